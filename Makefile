@@ -52,3 +52,6 @@ clean: ## Remove build outputs and demo runs (keeps .venv)
 .PHONY: distclean
 distclean: clean ## Remove everything make created, the venv included
 	rm -rf $(VENV) $(VENV).lock
+
+# Area-specific targets (test cluster, charts, images, benchmarks) live beside this file.
+include $(sort $(wildcard mk/*.mk))
