@@ -45,6 +45,14 @@ fmt: venv ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+.PHONY: demo
+demo: venv ## Run the whole pipeline locally on the embedded dataset (no cluster)
+	$(BIN)/python -m pipelines.run_local --workdir $(BUILD)/demo
+
+.PHONY: compile
+compile: venv ## Compile the pipeline to $(BUILD)/pipeline.yaml
+	$(BIN)/python -m pipelines.compile $(BUILD)/pipeline.yaml
+
 .PHONY: clean
 clean: ## Remove build outputs and demo runs (keeps .venv)
 	rm -rf $(BUILD) .pytest_cache

@@ -1,0 +1,7 @@
+"""KFP v2 components: thin shells that call the `landmarks` package.
+
+Each component is a lightweight Python component whose `base_image` is the project's
+component image (which has `landmarks` and kfp installed), so the same definition runs
+under `kfp.local.SubprocessRunner` on a laptop and in a cluster pod. KFP ships only the
+function body: every import lives inside it.
+"""

@@ -1,0 +1,1 @@
+"""The landmark-recognition pipeline: its definition, compilation and local runs."""
