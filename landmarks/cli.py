@@ -20,6 +20,7 @@ STAGE_MODULES = (
     "landmarks.synthetic.cli",
     "landmarks.ingest.cli",
     "landmarks.split.cli",
+    "landmarks.evaluate.cli",
 )
 
 
