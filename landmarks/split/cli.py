@@ -1,0 +1,67 @@
+"""`landmarks split`: filter landmarks and write train / validation / test class folders."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _ratios(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected three numbers like 0.8,0.1,0.1, got {text!r}"
+        ) from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(
+            f"expected three numbers (train,validation,test), got {text!r}"
+        )
+    return values[0], values[1], values[2]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "split",
+        help="stratified train/validation/test class folders from an ingest output",
+        description=(
+            "Keep landmarks with enough valid images, split each one by the ratios (identical "
+            "images always together) and write SPLIT/{train,validation,test}/<landmark_id>/, "
+            "manifest.csv, label_map.csv and summary.json. An existing split in --out is replaced."
+        ),
+    )
+    parser.add_argument("--ingest-dir", required=True, help="ingest output (local or gs://)")
+    parser.add_argument("--out", required=True, help="output directory (local or gs://)")
+    parser.add_argument(
+        "--min-images", type=int, default=3, help="minimum distinct valid images per landmark"
+    )
+    parser.add_argument("--top-k", type=int, default=None, help="keep the K largest landmarks")
+    parser.add_argument(
+        "--max-per-class", type=int, default=None, help="cap on images per landmark"
+    )
+    parser.add_argument(
+        "--ratios",
+        type=_ratios,
+        default=(0.8, 0.1, 0.1),
+        help="train,validation,test shares summing to 1 (default 0.8,0.1,0.1)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from landmarks.split import SplitOptions, run_split
+
+    result = run_split(
+        SplitOptions(
+            ingest_dir=args.ingest_dir,
+            out=args.out,
+            min_images=args.min_images,
+            top_k=args.top_k,
+            max_per_class=args.max_per_class,
+            ratios=args.ratios,
+            seed=args.seed,
+        )
+    )
+    print(result.format_counts())
+    print(f"split written to {result.out}")
+    return 0
