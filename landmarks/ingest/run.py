@@ -1,0 +1,499 @@
+"""The ingest stage: metadata in, validated and deduplicated images plus a manifest out.
+
+Order of work, chosen so that a bad input or an interruption costs nothing:
+
+1. Read and validate the metadata and the label file. A file-level problem raises
+   `InputError` here, before anything is written.
+2. Plan: read what a previous run left (manifest, journal segments, image files). Rows
+   whose image is on disk with a known-good record, permanent failures and duplicates
+   are done. Images on disk without a record (written just before a kill) are checked
+   from disk rather than fetched. Transient failures are tried again.
+3. Fetch, check and write images with a bounded thread pool; every result goes to the
+   journal, flushed every few seconds.
+4. Finish: resolve duplicates (the first row in file order keeps the image), write the
+   manifest, summary and labels atomically, then drop the journal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+
+from tqdm import tqdm
+
+from landmarks import storage
+from landmarks.config import USER_AGENT
+from landmarks.errors import LandmarksError
+from landmarks.ingest.fetch import Retrier
+from landmarks.ingest.images import ImageRejected, check_image
+from landmarks.ingest.manifest import (
+    IMAGES_DIR,
+    LABELS_NAME,
+    MANIFEST_NAME,
+    STATUS_DUPLICATE,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUSES,
+    SUMMARY_NAME,
+    Journal,
+    Record,
+    id_from_image_rel,
+    image_rel_path,
+    reason_code,
+    records_to_csv,
+)
+from landmarks.ingest.metadata import Metadata, read_labels, read_metadata
+from landmarks.ingest.sources import (
+    FetchError,
+    HttpSource,
+    ImagesDirSource,
+    fetch_gcs,
+    is_transient,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestOptions:
+    """What to ingest and how.
+
+    Attributes:
+        metadata: `id,url,landmark_id` CSV, local path or gs:// URI.
+        out: Output directory, local path or gs:// URI (layout in `landmarks.ingest.manifest`).
+        labels: Optional `landmark_id,category` CSV; gives `OUT/labels.csv`.
+        images_dir: Directory of GLDv2 tar shards and/or `a/b/c/<id>.jpg` files; when set,
+            images are looked up there instead of downloaded, and urls are not checked.
+        workers: Images in flight at once.
+        timeout: Seconds one request may take (connect, each read, and the whole body).
+        retries: Extra attempts after a transient failure (timeout, 429, 5xx, ...).
+        backoff: First retry wait in seconds, doubled per attempt, with jitter.
+        max_retry_wait: Cap on one wait, a server's Retry-After included.
+        user_agent: Sent with every request; hosts such as Wikimedia block anonymous ones.
+        min_size: Smallest accepted width and height in pixels.
+        max_bytes: Largest accepted download.
+        limit: Only the first N data rows of the metadata.
+        progress: Show a progress bar.
+        flush_seconds: How often progress is persisted for a resume.
+    """
+
+    metadata: str
+    out: str
+    labels: str | None = None
+    images_dir: str | None = None
+    workers: int = 32
+    timeout: float = 30.0
+    retries: int = 4
+    backoff: float = 1.0
+    max_retry_wait: float = 60.0
+    user_agent: str = USER_AGENT
+    min_size: int = 32
+    max_bytes: int = 50 * 1024 * 1024
+    limit: int | None = None
+    progress: bool = True
+    flush_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise LandmarksError(f"workers must be at least 1, got {self.workers}")
+        if self.timeout <= 0:
+            raise LandmarksError(f"timeout must be positive, got {self.timeout}")
+        if self.retries < 0:
+            raise LandmarksError(f"retries must be 0 or more, got {self.retries}")
+        if self.limit is not None and self.limit < 1:
+            raise LandmarksError(f"limit must be at least 1, got {self.limit}")
+
+
+@dataclass
+class IngestResult:
+    """What a run produced.
+
+    Attributes:
+        out: The output directory.
+        manifest: URI of `manifest.csv`.
+        summary: The content of `summary.json`.
+        counts: `rows` and the count per status (`ok`, `failed`, `duplicate`).
+        labels: URI of `labels.csv`, or None without a label file.
+    """
+
+    out: str
+    manifest: str
+    summary: dict
+    counts: dict[str, int] = field(default_factory=dict)
+    labels: str | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    order: int
+    id: str
+    url: str
+    landmark_id: str
+    from_disk: bool  # an image file without a record: check it instead of fetching
+
+
+class _Seen:
+    """sha256 -> earliest row (file order) holding that content, shared by the workers.
+
+    A worker skips writing an image whose content an earlier row already holds; a later
+    row holding it is written and demoted when the run finishes, so the outcome does not
+    depend on which thread finished first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: dict[str, int] = {}
+
+    def claim(self, sha256: str, order: int) -> bool:
+        """True if `order` is the earliest row seen with this content so far."""
+        with self._lock:
+            first = self._first.get(sha256)
+            if first is not None and first < order:
+                return False
+            self._first[sha256] = order
+            return True
+
+
+class _Worker:
+    def __init__(self, opts: IngestOptions, retrier: Retrier, seen: _Seen, wanted: list[str]):
+        self.opts = opts
+        self.retrier = retrier
+        self.seen = seen
+        self.http = HttpSource(
+            timeout=opts.timeout, user_agent=opts.user_agent, max_bytes=opts.max_bytes
+        )
+        self.images_dir = ImagesDirSource(opts.images_dir, wanted) if opts.images_dir else None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _fetch(self, job: _Job) -> bytes:
+        if self.images_dir is not None:
+            return self.images_dir.fetch(job.id)
+        if job.url.startswith("gs://"):
+            return self.retrier.call(fetch_gcs, job.url)
+        return self.retrier.call(self.http.fetch, job.url)
+
+    def __call__(self, job: _Job) -> Record:
+        base = Record(id=job.id, url=job.url, landmark_id=job.landmark_id, status=STATUS_FAILED)
+        rel = image_rel_path(job.id)
+        target = storage.join(self.opts.out, rel)
+        data = None
+        if job.from_disk:
+            try:
+                data = storage.read_bytes(target)
+                checked = check_image(data, min_size=self.opts.min_size)
+                if checked.converted:
+                    raise ImageRejected("not_stored_form", "not a file this stage writes")
+            except Exception as err:  # any doubt about the file means fetching it again
+                log.info("refetching %s: the file on disk is unusable (%s)", job.id, err)
+                storage.delete(target)
+            else:
+                record = base.with_status(
+                    STATUS_OK,
+                    sha256=checked.sha256,
+                    width=checked.width,
+                    height=checked.height,
+                    path=rel,
+                )
+                if not self.seen.claim(checked.sha256, job.order):
+                    # The file goes when the run finishes (rows not kept lose their files).
+                    return record.with_status(STATUS_DUPLICATE, path="")
+                return record
+        try:
+            data = self._fetch(job)
+            checked = check_image(data, min_size=self.opts.min_size)
+        except FetchError as err:
+            return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
+        except ImageRejected as err:
+            return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
+        record = base.with_status(
+            STATUS_OK,
+            sha256=checked.sha256,
+            width=checked.width,
+            height=checked.height,
+            path=rel,
+        )
+        if not self.seen.claim(checked.sha256, job.order):
+            return record.with_status(STATUS_DUPLICATE, path="")
+        try:
+            storage.write_bytes(target, checked.data, content_type="image/jpeg")
+        except Exception as err:
+            # The output is unusable (disk full, no permission): stop the run, not the row.
+            raise LandmarksError(f"cannot write {target}: {err}") from err
+        return record
+
+
+def _existing_images(out: str) -> tuple[set[str], list[str]]:
+    """Ids with an image file under `OUT/images`, and leftovers of killed local writes."""
+    root = storage.join(out, IMAGES_DIR)
+    found: set[str] = set()
+    leftovers: list[str] = []
+    for rel in storage.list_files(root):
+        image_id = id_from_image_rel(rel)
+        if image_id is not None:
+            found.add(image_id)
+        elif rel.endswith(".part"):
+            leftovers.append(storage.join(root, rel))
+    return found, leftovers
+
+
+def _plan(
+    metadata: Metadata, known: dict[str, Record], on_disk: set[str]
+) -> tuple[dict[str, Record], list[_Job]]:
+    """Split valid rows into records kept from earlier runs and jobs for this one."""
+    done: dict[str, Record] = {}
+    jobs: list[_Job] = []
+    valid = metadata.valid
+    for order, (image_id, url, landmark_id) in enumerate(
+        zip(valid["id"], valid["url"], valid["landmark_id"], strict=True)
+    ):
+        prior = known.get(image_id)
+        if prior is not None and prior.url == url:
+            keep = (
+                (prior.status == STATUS_OK and image_id in on_disk)
+                or prior.status == STATUS_DUPLICATE
+                or (prior.status == STATUS_FAILED and not is_transient(reason_code(prior.reason)))
+            )
+            if keep:
+                # The label may have been corrected since; the image is the same.
+                done[image_id] = replace(prior, landmark_id=landmark_id)
+                continue
+        # A file on disk counts only if nothing says it came from another url.
+        trust_file = image_id in on_disk and (prior is None or prior.url == url)
+        jobs.append(_Job(order, image_id, url, landmark_id, from_disk=trust_file))
+    return done, jobs
+
+
+def _resolve_duplicates(
+    records: dict[str, Record], order: dict[str, int]
+) -> tuple[dict[str, Record], list[str]]:
+    """The first row in file order keeps each content; later ones become duplicates.
+
+    Returns the final records and the ids whose files must be deleted.
+    """
+    keeper: dict[str, str] = {}
+    for image_id, record in records.items():
+        if record.status != STATUS_OK:
+            continue
+        current = keeper.get(record.sha256)
+        if current is None or order[image_id] < order[current]:
+            keeper[record.sha256] = image_id
+    final: dict[str, Record] = {}
+    demoted: list[str] = []
+    for image_id, record in records.items():
+        if record.status == STATUS_OK and keeper[record.sha256] != image_id:
+            final[image_id] = record.with_status(
+                STATUS_DUPLICATE, duplicate_of=keeper[record.sha256], path=""
+            )
+            demoted.append(image_id)
+        elif record.status == STATUS_DUPLICATE:
+            holder = keeper.get(record.sha256)
+            if holder is None:
+                # Its twin was lost (deleted, or failed on a retry): fetch it again next run.
+                final[image_id] = record.with_status(
+                    STATUS_FAILED,
+                    reason="connection_error: duplicate of an image no longer kept; rerun",
+                    duplicate_of="",
+                    sha256="",
+                    width=None,
+                    height=None,
+                )
+            else:
+                final[image_id] = record.with_status(STATUS_DUPLICATE, duplicate_of=holder)
+        else:
+            final[image_id] = record
+    return final, demoted
+
+
+def _iter_results(
+    worker: _Worker, jobs: list[_Job], workers: int, stop: threading.Event
+) -> Iterator[Record]:
+    """Run jobs on a pool with a bounded number in flight; yield records as they finish."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
+    pending: set[Future[Record]] = set()
+    try:
+        queue = iter(jobs)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < 2 * workers:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                else:
+                    pending.add(pool.submit(worker, job))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+    finally:
+        stop.set()  # waiting retries give up; images in flight finish or are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_ingest(opts: IngestOptions) -> IngestResult:
+    """Ingest every row of `opts.metadata` into `opts.out`; see the module docstring."""
+    started = time.monotonic()
+    metadata = read_metadata(opts.metadata, limit=opts.limit, check_urls=opts.images_dir is None)
+    valid = metadata.valid
+    labels = None
+    if opts.labels:
+        labels = read_labels(opts.labels, {int(v) for v in valid["landmark_id"].unique()})
+
+    known = Journal.load(opts.out)
+    on_disk, leftovers = _existing_images(opts.out)
+    done, jobs = _plan(metadata, known, on_disk)
+    log.info(
+        "%s: %d rows, %d valid, %d done by earlier runs, %d to fetch, %d to check on disk",
+        opts.metadata,
+        len(metadata.rows),
+        len(valid),
+        len(done),
+        sum(not j.from_disk for j in jobs),
+        sum(j.from_disk for j in jobs),
+    )
+
+    seen = _Seen()
+    order = {image_id: i for i, image_id in enumerate(valid["id"])}
+    for record in done.values():
+        if record.status == STATUS_OK:
+            seen.claim(record.sha256, order[record.id])
+
+    stop = threading.Event()
+    retrier = Retrier(
+        retries=opts.retries, backoff=opts.backoff, max_wait=opts.max_retry_wait, stop=stop
+    )
+    # Indexing images_dir may raise InputError: it comes before the first write.
+    worker = _Worker(opts, retrier, seen, [j.id for j in jobs])
+    for leftover in leftovers:
+        storage.delete(leftover)
+    journal = Journal(opts.out, flush_seconds=opts.flush_seconds)
+    results: dict[str, Record] = dict(done)
+    tally: Counter[str] = Counter()
+    fetch_started = time.monotonic()
+    bar = tqdm(
+        total=len(jobs),
+        unit="img",
+        desc="ingest",
+        disable=not opts.progress,
+        file=sys.stderr,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        dynamic_ncols=True,
+    )
+    try:
+        for record in _iter_results(worker, jobs, opts.workers, stop):
+            results[record.id] = record
+            journal.add(record)
+            tally[record.status] += 1
+            bar.update(1)
+            if bar.n % 50 == 0 or bar.n == len(jobs):
+                bar.set_postfix(tally, refresh=False)
+    finally:
+        bar.close()
+        worker.close()
+        journal.flush()  # whatever happened, keep what finished
+    fetch_seconds = time.monotonic() - fetch_started
+
+    records, demoted = _resolve_duplicates(results, order)
+    manifest = _manifest_records(metadata, records)
+    manifest_uri = storage.join(opts.out, MANIFEST_NAME)
+    storage.write_text(manifest_uri, records_to_csv(manifest), content_type="text/csv")
+    labels_uri = None
+    if labels is not None:
+        labels_uri = storage.join(opts.out, LABELS_NAME)
+        lines = ["landmark_id,name"] + [
+            _csv_line(str(k), v) for k, v in sorted(labels.items(), key=lambda kv: kv[0])
+        ]
+        storage.write_text(labels_uri, "\n".join(lines) + "\n", content_type="text/csv")
+    # Files of rows that are not kept: demoted duplicates, and leftovers from earlier runs.
+    for image_id in set(demoted) | {
+        i for i in on_disk if i in records and records[i].status != STATUS_OK
+    }:
+        storage.delete(storage.join(opts.out, image_rel_path(image_id)))
+    checked = sum(j.from_disk for j in jobs)
+    summary = _summary(opts, metadata, manifest, len(jobs), checked, fetch_seconds, started, labels)
+    storage.write_text(
+        storage.join(opts.out, SUMMARY_NAME),
+        json.dumps(summary, indent=2, sort_keys=True) + "\n",
+        content_type="application/json",
+    )
+    Journal.clear(opts.out)
+    counts = {"rows": summary["rows"], **summary["status"]}
+    log.info("ingest done: %s", counts)
+    return IngestResult(
+        out=opts.out, manifest=manifest_uri, summary=summary, counts=counts, labels=labels_uri
+    )
+
+
+def _csv_line(*values: str) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue()
+
+
+def _manifest_records(metadata: Metadata, records: dict[str, Record]) -> list[Record]:
+    out = []
+    for image_id, url, landmark_id, error in zip(
+        metadata.rows["id"],
+        metadata.rows["url"],
+        metadata.rows["landmark_id"],
+        metadata.rows["error"],
+        strict=True,
+    ):
+        if error:
+            out.append(Record(image_id, url, landmark_id, STATUS_FAILED, reason=error))
+        else:
+            out.append(records[image_id])
+    return out
+
+
+def _summary(
+    opts: IngestOptions,
+    metadata: Metadata,
+    manifest: list[Record],
+    processed: int,
+    checked_on_disk: int,
+    fetch_seconds: float,
+    started: float,
+    labels: dict[int, str] | None,
+) -> dict:
+    status = Counter(r.status for r in manifest)
+    reasons = Counter(reason_code(r.reason) for r in manifest if r.status == STATUS_FAILED)
+    elapsed = time.monotonic() - started
+    return {
+        "metadata": opts.metadata,
+        "out": opts.out,
+        "rows": len(manifest),
+        "collapsed_repeats": metadata.collapsed,
+        "status": {s: status.get(s, 0) for s in STATUSES},
+        "reasons": dict(sorted(reasons.items())),
+        "this_run": {
+            "processed": processed,
+            "fetched": processed - checked_on_disk,
+            "checked_on_disk": checked_on_disk,
+            "reused": len(manifest) - len(metadata.invalid) - processed,
+            "fetch_seconds": round(fetch_seconds, 3),
+            "images_per_second": round(processed / fetch_seconds, 2) if fetch_seconds else 0.0,
+        },
+        "elapsed_seconds": round(elapsed, 3),
+        "images_per_second": round(processed / elapsed, 2) if elapsed else 0.0,
+        "labels": None if labels is None else len(labels),
+        "options": {
+            "workers": opts.workers,
+            "timeout": opts.timeout,
+            "retries": opts.retries,
+            "min_size": opts.min_size,
+            "limit": opts.limit,
+            "images_dir": opts.images_dir,
+        },
+    }
