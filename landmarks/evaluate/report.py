@@ -144,7 +144,7 @@ def confusion_png(matrix: np.ndarray, labels: Sequence[str], title: str) -> byte
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
     ticks = np.arange(n)
-    tick_labels = [_short(label, 28) for label in labels]
+    tick_labels = [_short(label, 40 if n <= 20 else 28) for label in labels]
     fontsize = 9 if n <= 20 else 7 if n <= 35 else 6
     ax.set_xticks(ticks, tick_labels, rotation=60, ha="right", rotation_mode="anchor")
     ax.set_yticks(ticks, tick_labels)
@@ -204,10 +204,10 @@ def worst_grid_png(items: Sequence[WorstItem], title: str) -> bytes | None:
             spine.set_linewidth(1.5)
         # Title and x-label, not free text, so the constrained layout makes room for them.
         ax.set_title(
-            f"pred: {_short(item.predicted, 32)}\nconfidence {item.confidence:.4f}",
-            fontsize=8, color="#b03022", loc="left",
+            f"pred: {_short(item.predicted, 34)}\nconfidence {item.confidence:.4f}",
+            fontsize=9, color="#b03022", loc="left",
         )  # fmt: skip
-        ax.set_xlabel(f"true: {_short(item.truth, 36)}", fontsize=8, color="#1e6b2e", loc="left")
+        ax.set_xlabel(f"true: {_short(item.truth, 34)}", fontsize=9, color="#1e6b2e", loc="left")
         ax.text(
             0.01, 0.01, item.image_id, transform=ax.transAxes, fontsize=7, color="white",
             bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "linewidth": 0},

@@ -9,6 +9,7 @@ confidences follow from the colours we paint.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -47,6 +48,14 @@ def make_split(root: Path, images: dict[str, dict[str, tuple[int, int, int]]]) -
         for image_id, rgb in members.items():
             write_image(root / "test" / lid / f"{image_id}.jpg", rgb)
     write_label_map(root / "label_map.csv")
+    index = {lid: i for i, lid, _ in LABELS}
+    lines = ["id,landmark_id,class_index,split,sha256,path"]
+    for lid, members in images.items():
+        for image_id in members:
+            path = root / "test" / lid / f"{image_id}.jpg"
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            lines.append(f"{image_id},{lid},{index[lid]},test,{digest},test/{lid}/{image_id}.jpg")
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
     return root
 
 

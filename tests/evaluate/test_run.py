@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,16 @@ def test_split_model_and_output_on_gcs(world: World, gcs_bucket: str) -> None:
     written = set(storage.list_files(out))
     assert {"report.html", "report.md", "worst.png", "good/predictions.csv"} <= written
     assert f"{split}/test/202/b2.jpg" in storage.read_text(f"{out}/good/predictions.csv")
+
+
+def test_png_test_images_are_predicted_like_jpegs(world: World, tmp_path: Path) -> None:
+    split = tmp_path / "split"
+    shutil.copytree(world.split, split)
+    jpeg = split / "test" / "202" / "b2.jpg"
+    with Image.open(jpeg) as img:
+        img.save(jpeg.with_suffix(".png"))
+    jpeg.unlink()
+    out = tmp_path / "out"
+    result = run_evaluate(EvaluateOptions(str(split), {"good": str(world.good)}, str(out)))
+    assert result.models["good"].gap == pytest.approx(GAP_WITHOUT_DISTRACTORS)
+    assert "test/202/b2.png" in (out / "good" / "predictions.csv").read_text()
