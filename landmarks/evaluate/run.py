@@ -194,7 +194,8 @@ def _score(
     preds: predict.Predictions,
     label_map: predict.LabelMap,
     image_size: int,
-) -> ModelEvaluation:
+) -> tuple[ModelEvaluation, np.ndarray]:
+    """Scores of one model, and its full confusion matrix (for the picture)."""
     n_classes = len(label_map)
     true = np.array([im.class_index for im in images], dtype=np.int64)
     top1 = preds.top1.astype(np.int64)
@@ -217,7 +218,7 @@ def _score(
     if n_classes > CONFUSION_RESULT_MAX:
         keep = report.focus_classes(cm, CONFUSION_RESULT_MAX)
     n_distractors = int(np.count_nonzero(true == metrics.NO_LABEL))
-    return ModelEvaluation(
+    evaluation = ModelEvaluation(
         name=prep.name,
         model_dir=prep.model_dir,
         architecture=prep.config.get("model"),
@@ -233,6 +234,7 @@ def _score(
         confusion_matrix=cm[np.ix_(keep, keep)].tolist(),
         history=prep.history,
     )
+    return evaluation, cm
 
 
 def _worst(
@@ -263,6 +265,72 @@ def choose_best(models: dict[str, ModelEvaluation]) -> str:
     return max(models, key=lambda n: (models[n].gap, models[n].top1))
 
 
+def _evaluate_model(
+    prep: _Prepared,
+    images: list[predict.TestImage],
+    split_map: predict.LabelMap,
+    opts: EvaluateOptions,
+    workdir: Path,
+) -> tuple[ModelEvaluation, predict.Predictions, dict[str, bytes]]:
+    """Predict with one model, score it and write its files under `out/<name>/` at once."""
+    model = predict.load_model(prep.model_dir, workdir)
+    model_uri = storage.join(prep.model_dir, predict.MODEL_FILE)
+    n_out = model.output_shape[-1]
+    if n_out != len(split_map):
+        raise InputError(
+            f"the model has {n_out} outputs but label_map.csv has {len(split_map)} classes",
+            file=model_uri,
+        )
+    config_uri = storage.join(prep.model_dir, predict.CONFIG_FILE)
+    size = predict.model_image_size(
+        model, predict.configured_image_size(prep.config, config_uri), model_uri, config_uri
+    )
+    preds = predict.predict(
+        model, images, size, batch_size=opts.batch_size, k=opts.top_k, desc=prep.name
+    )
+    del model  # a ResNet50 is 100 MB; the next one need not share memory with it
+    ev, full_cm = _score(prep, images, preds, split_map, size)
+    folder = storage.join(opts.out, prep.name)
+    ev.predictions_uri = storage.join(folder, "predictions.csv")
+    storage.write_text(
+        ev.predictions_uri, predict.predictions_csv(images, preds, split_map), "text/csv"
+    )
+    details = {
+        **ev.summary(),
+        "image_size": size,
+        "from_logits": ev.from_logits,
+        "per_class": ev.per_class,
+        "confusion_labels": ev.confusion_labels,
+        "confusion_matrix": ev.confusion_matrix,
+    }
+    storage.write_text(
+        storage.join(folder, "metrics.json"), json.dumps(details, indent=2), "application/json"
+    )
+    figures = {
+        "curves": report.training_curves_png(prep.history, f"{prep.name} training"),
+        "confusion": report.confusion_png(
+            full_cm,
+            [split_map.display(i) for i in range(len(split_map))],
+            f"{prep.name}: confusion matrix (top-1)",
+        ),
+    }
+    pngs = {}
+    for key, png in figures.items():
+        if png is not None:
+            storage.write_bytes(storage.join(folder, f"{key}.png"), png, "image/png")
+            pngs[f"{prep.name}/{key}"] = png
+    log.info(
+        "%s: top1 %.4f, top%d %.4f, GAP %.4f on %d images",
+        prep.name,
+        ev.top1,
+        min(opts.top_k, len(split_map)),
+        ev.top5,
+        ev.gap,
+        ev.n_images,
+    )
+    return ev, preds, pngs
+
+
 def run_evaluate(opts: EvaluateOptions) -> EvaluationResult:
     """Evaluate every model in `opts.models` on the test split and write the report."""
     _check_options(opts)
@@ -286,73 +354,10 @@ def run_evaluate(opts: EvaluateOptions) -> EvaluationResult:
         all_preds: dict[str, predict.Predictions] = {}
         pngs: dict[str, bytes] = {}
         for prep in prepared:
-            model = predict.load_model(prep.model_dir, workdir)
-            model_uri = storage.join(prep.model_dir, predict.MODEL_FILE)
-            n_out = model.output_shape[-1]
-            if n_out != len(split_map):
-                raise InputError(
-                    f"the model has {n_out} outputs but label_map.csv has {len(split_map)} classes",
-                    file=model_uri,
-                )
-            size = predict.model_image_size(
-                model,
-                predict.configured_image_size(prep.config, predict.CONFIG_FILE),
-                model_uri,
-                storage.join(prep.model_dir, predict.CONFIG_FILE),
-            )
-            preds = predict.predict(
-                model, images, size, batch_size=opts.batch_size, k=opts.top_k, desc=prep.name
-            )
-            del model
-            ev = _score(prep, images, preds, split_map, size)
-            ev.predictions_uri = storage.join(out, prep.name, "predictions.csv")
-            storage.write_text(
-                ev.predictions_uri, predict.predictions_csv(images, preds, split_map), "text/csv"
-            )
-            storage.write_text(
-                storage.join(out, prep.name, "metrics.json"),
-                json.dumps(
-                    {
-                        **ev.summary(),
-                        "image_size": size,
-                        "from_logits": ev.from_logits,
-                        "per_class": ev.per_class,
-                        "confusion_labels": ev.confusion_labels,
-                        "confusion_matrix": ev.confusion_matrix,
-                    },
-                    indent=2,
-                ),
-                "application/json",
-            )
-            curves = report.training_curves_png(prep.history, f"{prep.name} training")
-            if curves:
-                pngs[f"{prep.name}/curves"] = curves
-            full_cm = metrics.confusion_matrix(
-                [im.class_index for im in images], preds.top1.astype(np.int64), len(split_map)
-            )
-            pngs[f"{prep.name}/confusion"] = report.confusion_png(
-                full_cm,
-                [split_map.display(i) for i in range(len(split_map))],
-                f"{prep.name}: confusion matrix (top-1)",
-            )
-            for key in ("curves", "confusion"):
-                if f"{prep.name}/{key}" in pngs:
-                    storage.write_bytes(
-                        storage.join(out, prep.name, f"{key}.png"),
-                        pngs[f"{prep.name}/{key}"],
-                        "image/png",
-                    )
-            log.info(
-                "%s: top1 %.4f, top%d %.4f, GAP %.4f on %d images",
-                prep.name,
-                ev.top1,
-                min(opts.top_k, len(split_map)),
-                ev.top5,
-                ev.gap,
-                ev.n_images,
-            )
+            ev, preds, figures = _evaluate_model(prep, images, split_map, opts, workdir)
             results[prep.name] = ev
             all_preds[prep.name] = preds
+            pngs.update(figures)
 
         best = choose_best(results)
         result = EvaluationResult(
