@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import fcntl
 import http.client
 import json
 import os
@@ -653,7 +654,9 @@ def _up(state: State, bins: dict[str, Path], operator: Path) -> None:
             f"--kubeconfig={KUBECONFIG}",
             f"--config={HERE / 'kwok-stages.yaml'}",
             "--manage-all-nodes=true",
-            "--node-ip=10.0.0.1",
+            # The API server reaches "kubelets" (logs, exec) at the node IP: keep it on loopback.
+            # Pod IPs are bookkeeping only; nothing routes to them.
+            "--node-ip=127.0.0.1",
             "--cidr=10.244.0.0/16",
             f"--server-address=127.0.0.1:{state.ports['kwok']}",
             f"--node-port={state.ports['kwok']}",
@@ -816,6 +819,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
     args = parser.parse_args(argv)
+    ROOT.mkdir(parents=True, exist_ok=True)
+    lock = open(ROOT / "run.lock", "w")  # noqa: SIM115 - held until the process exits
+    fcntl.flock(lock, fcntl.LOCK_EX)  # one `up` or `down` at a time per machine
     try:
         if args.command == "up":
             up()
