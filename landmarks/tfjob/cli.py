@@ -1,0 +1,139 @@
+"""`landmarks tfjob`: write a training TFJob manifest, or run one as local processes.
+
+    landmarks tfjob render --name lenet --workers 2 -- --stage stage1 --data SPLIT --out MODEL
+    landmarks tfjob run-local job.yaml --timeout 3600
+
+`run-local` exits 0 when the job succeeded (per the operator's success policy) and 1
+when it failed or timed out; every replica's lines are prefixed `[worker-1] `.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from landmarks import storage
+from landmarks.config import TRAINER_IMAGE
+from landmarks.errors import InputError
+from landmarks.tfjob.spec import TFJobSpec
+
+
+def load_manifest(path: str) -> dict[str, Any]:
+    """The first TFJob document of a YAML (or JSON) file, local or gs://."""
+    try:
+        docs = [d for d in yaml.safe_load_all(storage.read_text(path)) if d]
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except yaml.YAMLError as err:
+        raise InputError(f"not valid YAML: {err}", file=path) from None
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "TFJob":
+            return doc
+    raise InputError("no document of kind TFJob", file=path)
+
+
+def _render(args: argparse.Namespace) -> int:
+    trainer_args = list(args.trainer_args)
+    if trainer_args and trainer_args[0] == "--":
+        trainer_args = trainer_args[1:]
+    spec = TFJobSpec(
+        name=args.name,
+        namespace=args.namespace,
+        image=args.image,
+        args=trainer_args,
+        workers=args.workers,
+        chief=args.chief,
+        gpus_per_worker=args.gpus,
+        cpu=args.cpu,
+        memory=args.memory,
+        backoff_limit=args.backoff_limit,
+        active_deadline_seconds=args.deadline,
+        env={"PYTHONUNBUFFERED": "1", "TF_USE_LEGACY_KERAS": "1"},
+    )
+    text = yaml.safe_dump(spec.to_manifest(), sort_keys=False)
+    if args.output:
+        storage.write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    from landmarks.tfjob.local import run_local
+
+    manifest = load_manifest(args.manifest)
+    result = run_local(
+        manifest,
+        timeout=args.timeout,
+        grace_seconds=args.grace,
+        cwd=Path.cwd(),
+    )
+    return 0 if result.succeeded else 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "tfjob",
+        help="render a training TFJob, or run a TFJob manifest as local processes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_commands(parser)
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="tfjob_command", required=True, metavar="ACTION")
+
+    render = sub.add_parser("render", help="print a TFJob that runs python -m landmarks.train")
+    render.add_argument("--name", required=True, help="job name (DNS-1035)")
+    render.add_argument("--namespace", default="default")
+    render.add_argument("--image", default=TRAINER_IMAGE)
+    render.add_argument("--workers", type=int, default=1)
+    render.add_argument("--chief", action="store_true", help="add a Chief replica")
+    render.add_argument("--gpus", type=int, default=0, help="GPUs per replica")
+    render.add_argument("--cpu", help="CPU request per replica, e.g. 4")
+    render.add_argument("--memory", help="memory request per replica, e.g. 8Gi")
+    render.add_argument("--backoff-limit", type=int, default=3)
+    render.add_argument("--deadline", type=int, help="activeDeadlineSeconds")
+    render.add_argument("-o", "--output", help="write here instead of stdout (local or gs://)")
+    render.add_argument(
+        "trainer_args", nargs=argparse.REMAINDER, help="-- then the trainer's arguments"
+    )
+    render.set_defaults(func=_render)
+
+    run = sub.add_parser("run-local", help="run a TFJob manifest as local processes")
+    run.add_argument("manifest", help="TFJob YAML file")
+    run.add_argument("--timeout", type=float, help="stop every replica after this many seconds")
+    run.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds the other replicas get to finish once the job has succeeded",
+    )
+    run.set_defaults(func=_run_local)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from landmarks.errors import LandmarksError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m landmarks.tfjob",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_commands(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except LandmarksError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
