@@ -20,6 +20,8 @@ STAGE_MODULES = (
     "landmarks.synthetic.cli",
     "landmarks.ingest.cli",
     "landmarks.split.cli",
+    "landmarks.train.cli",
+    "landmarks.tfjob.cli",
     "landmarks.evaluate.cli",
 )
 
