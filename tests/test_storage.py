@@ -42,3 +42,9 @@ def test_gcs_round_trip_list_copy_delete(gcs_bucket: str, tmp_path: Path) -> Non
     storage.delete(storage.join(gcs_bucket, "d/one.txt"))
     storage.delete(storage.join(gcs_bucket, "d/one.txt"))  # deleting twice is fine
     assert not storage.exists(storage.join(gcs_bucket, "d/one.txt"))
+
+
+def test_local_write_is_readable_by_others(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    storage.write_text(str(target), "<html/>")
+    assert target.stat().st_mode & 0o044 == 0o044
