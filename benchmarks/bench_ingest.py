@@ -12,6 +12,10 @@ serves distinct small JPEGs. Two clients fetch from it in the same run:
 
 It prints images/second for each, the ratio, and the peak RSS of this process (which ran
 both). This is a benchmark, not a test: nothing here passes or fails.
+
+`--metadata-rows N` measures something else, alone in its process: reading and
+validating an N-row GLDv2-like `train.csv` (4,132,914 rows for the real one) and
+planning the run over it, with the time and peak RSS of each step.
 """
 
 from __future__ import annotations
@@ -63,6 +67,41 @@ def _sequential(urls: list[str], dest: Path) -> float:
     return time.perf_counter() - start
 
 
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _metadata_scale(rows: int) -> None:
+    import secrets
+
+    from landmarks.ingest.manifest import Journal
+    from landmarks.ingest.metadata import read_metadata
+    from landmarks.ingest.run import _plan
+
+    with tempfile.TemporaryDirectory(prefix="bench-metadata-") as tmp:
+        path = Path(tmp, "train.csv")
+        with path.open("w") as handle:
+            handle.write("id,url,landmark_id\n")
+            for n in range(rows):
+                handle.write(
+                    f"{secrets.token_hex(8)},https://upload.wikimedia.org/wikipedia/commons/"
+                    f"{n % 16:x}/{n % 256:02x}/Landmark_photo_{n}.jpg,{n % 203094}\n"
+                )
+        size_mb = path.stat().st_size / 1e6
+        base = _peak_mib()
+        start = time.perf_counter()
+        metadata = read_metadata(str(path))
+        read_s = time.perf_counter() - start
+        after_read = _peak_mib()
+        start = time.perf_counter()
+        _, jobs = _plan(metadata, Journal.load(str(Path(tmp, "out"))), set())
+        plan_s = time.perf_counter() - start
+    print(f"metadata: {rows} rows, {size_mb:.0f} MB")
+    print(f"read + validate: {read_s:.2f} s ({rows / read_s:,.0f} rows/s)")
+    print(f"plan ({len(jobs)} jobs): {plan_s:.2f} s")
+    print(f"peak RSS: {base:.0f} MiB before, {after_read:.0f} after reading, {_peak_mib():.0f} end")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=3000, help="images for the ingest run")
@@ -70,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added per request")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
     parser.add_argument("--workers", type=int, default=IngestOptions("", "").workers)
+    parser.add_argument(
+        "--metadata-rows", type=int, default=0, help="measure metadata validation only"
+    )
     args = parser.parse_args(argv)
+    if args.metadata_rows:
+        _metadata_scale(args.metadata_rows)
+        return 0
 
     proc, port = _start_server(args.images, args.latency, args.size)
     try:
@@ -103,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         proc.terminate()
         proc.wait(timeout=10)
 
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = _peak_mib()
     print(f"latency per request: {args.latency * 1000:.0f} ms, image {args.size}x{args.size}")
     print(f"{'client':<28}{'images':>8}{'seconds':>10}{'images/s':>10}")
     print(f"{'sequential requests.get':<28}{seq_n:>8}{seq_s:>10.2f}{seq_rate:>10.1f}")

@@ -17,6 +17,7 @@ read:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -25,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from landmarks import storage
 
@@ -78,7 +80,7 @@ def reason_code(reason: str) -> str:
     return reason.split(":", 1)[0].strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One manifest row."""
 
@@ -218,3 +220,6 @@ class Journal:
         """Remove every segment, once the manifest holds their records."""
         for segment in Journal.segments(out):
             storage.delete(segment)
+        if not storage.is_gcs(out):
+            with contextlib.suppress(OSError):  # not empty: someone else's files, keep them
+                Path(out, JOURNAL_DIR).rmdir()

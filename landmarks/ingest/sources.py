@@ -31,7 +31,15 @@ log = logging.getLogger(__name__)
 # Reason codes worth another attempt, in this run (with backoff) or in a later run
 # (a resume retries rows that failed with one of these).
 _TRANSIENT_CODES = frozenset(
-    {"timeout", "connection_error", "truncated_body", "gcs_error", "http_408", "http_429"}
+    {
+        "timeout",
+        "connection_error",
+        "truncated_body",
+        "gcs_error",
+        "http_408",
+        "http_429",
+        "duplicate_lost",  # set by the run itself: its twin failed, so fetch this one again
+    }
 )
 
 

@@ -149,3 +149,27 @@ def test_killed_run_loses_only_images_in_flight(jpeg, tmp_path) -> None:
     assert _image_ids(out) == {f"res{n:04d}" for n in range(count)}
     assert not list(out.rglob("*.part"))
     assert not list((out / ".ingest").glob("journal-*"))
+
+
+def test_a_duplicate_whose_kept_twin_is_lost_is_fetched_on_the_next_run(
+    server, jpeg, tmp_path
+) -> None:
+    first = server.route("/first.jpg", Reply.ok(jpeg(5)))
+    second = server.route("/second.jpg", Reply.ok(jpeg(5)))
+    metadata = tmp_path / "train.csv"
+    metadata.write_text(f"id,url,landmark_id\ntwin01,{first},1\ntwin02,{second},1\n")
+    out = tmp_path / "out"
+    _run(metadata, out)
+    assert _manifest(out)["twin02"]["duplicate_of"] == "twin01"
+
+    server.route("/first.jpg", Reply(404))
+    (out / "images/t/w/i/twin01.jpg").unlink()
+    _run(metadata, out)
+    manifest = _manifest(out)
+    assert manifest["twin01"]["reason"].startswith("http_404")
+    assert manifest["twin02"]["reason"].startswith("duplicate_lost")
+
+    _run(metadata, out)
+    assert _manifest(out)["twin02"]["status"] == "ok"
+    assert _image_ids(out) == {"twin02"}
+    assert (server.hits("/first.jpg"), server.hits("/second.jpg")) == (2, 2)
