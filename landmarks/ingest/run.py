@@ -188,7 +188,6 @@ class _Worker:
         base = Record(id=job.id, url=job.url, landmark_id=job.landmark_id, status=STATUS_FAILED)
         rel = image_rel_path(job.id)
         target = storage.join(self.opts.out, rel)
-        data = None
         if job.from_disk:
             try:
                 data = storage.read_bytes(target)
@@ -213,9 +212,7 @@ class _Worker:
         try:
             data = self._fetch(job)
             checked = check_image(data, min_size=self.opts.min_size)
-        except FetchError as err:
-            return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
-        except ImageRejected as err:
+        except (FetchError, ImageRejected) as err:
             return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
         record = base.with_status(
             STATUS_OK,
