@@ -89,6 +89,7 @@ class SplitOptions:
         ratios: Shares of train, validation and test; each above 0, summing to 1.
         seed: Decides which images go to which split (and which survive the cap).
         progress: Show a progress bar while copying images.
+        workers: Concurrent copies when the source or the output is on gs://.
     """
 
     ingest_dir: str
@@ -99,6 +100,7 @@ class SplitOptions:
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     progress: bool = True
+    workers: int = COPY_WORKERS
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,8 @@ def _validate(opts: SplitOptions) -> tuple[float, float, float]:
         raise LandmarksError(
             f"top_k must be at least 2 (a classifier needs two classes), got {opts.top_k}"
         )
+    if opts.workers < 1:
+        raise LandmarksError(f"workers must be at least 1, got {opts.workers}")
     if opts.max_per_class is not None and opts.max_per_class < 1:
         raise LandmarksError(f"max_per_class must be at least 1, got {opts.max_per_class}")
     return ratios[0], ratios[1], ratios[2]
@@ -500,7 +504,9 @@ def _copy_one(src: str, dst: str, hardlink: bool) -> None:
         storage.write_bytes(dst, storage.read_bytes(src), content_type="image/jpeg")
 
 
-def _copy_all(jobs: list[tuple[str, str]], *, concurrent: bool, progress: bool) -> None:
+def _copy_all(
+    jobs: list[tuple[str, str]], *, concurrent: bool, progress: bool, workers: int = COPY_WORKERS
+) -> None:
     """Copy (src, dst) pairs; with a small thread pool when either side is gs://."""
     bar = tqdm(total=len(jobs), desc="split: copying images", unit="img", disable=not progress)
     with bar:
@@ -509,7 +515,7 @@ def _copy_all(jobs: list[tuple[str, str]], *, concurrent: bool, progress: bool) 
                 _copy_one(src, dst, hardlink=True)
                 bar.update()
             return
-        with ThreadPoolExecutor(COPY_WORKERS, thread_name_prefix="split-copy") as pool:
+        with ThreadPoolExecutor(workers, thread_name_prefix="split-copy") as pool:
             futures = [pool.submit(_copy_one, src, dst, False) for src, dst in jobs]
             for future in futures:
                 future.add_done_callback(lambda _: bar.update())
@@ -617,7 +623,7 @@ def run_split(opts: SplitOptions) -> SplitResult:
 
     if storage.is_gcs(out):
         storage.delete(storage.join(out, MANIFEST))  # the old split is no longer complete
-        _copy_all(jobs_for(out), concurrent=True, progress=opts.progress)
+        _copy_all(jobs_for(out), concurrent=True, progress=opts.progress, workers=opts.workers)
         new = {r.path for r in plan.rows} | {LABEL_MAP, SUMMARY, MANIFEST}
         stale = [rel for rel in existing if rel not in new]
         _parallel(lambda rel: storage.delete(storage.join(out, rel)), stale)
@@ -625,7 +631,9 @@ def run_split(opts: SplitOptions) -> SplitResult:
     else:
 
         def fill(tmp: str) -> None:
-            _copy_all(jobs_for(tmp), concurrent=concurrent, progress=opts.progress)
+            _copy_all(
+                jobs_for(tmp), concurrent=concurrent, progress=opts.progress, workers=opts.workers
+            )
             _write_outputs(tmp, plan, summary)
 
         _replace_local(out, fill)
