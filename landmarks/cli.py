@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except LandmarksError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Stages save their progress before the interrupt reaches here.
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

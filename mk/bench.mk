@@ -1,0 +1,5 @@
+# Benchmarks: ratios measured side by side in one run (never timed tests).
+
+.PHONY: bench-ingest
+bench-ingest: venv ## Downloader vs a sequential loop at 50 ms latency (images/s, ratio, peak RSS)
+	$(BIN)/python -m benchmarks.bench_ingest
