@@ -1,0 +1,55 @@
+"""Fixtures of the deploy tests: a fake KFP API, a compiled pipeline, the real tools."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deploy.fake_kfp_api import FakeKfpServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def kfp_api() -> Iterator[FakeKfpServer]:
+    with FakeKfpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def compiled_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipelines.compile import compile_pipeline
+
+    return compile_pipeline(tmp_path_factory.mktemp("compiled") / "pipeline.yaml")
+
+
+def write_variant(
+    source: Path, target: Path, *, description: str | None = None, platform: dict | None = None
+) -> Path:
+    """A copy of a compiled pipeline with another description and/or a platform spec."""
+    docs = [doc for doc in yaml.safe_load_all(source.read_text()) if doc]
+    if description is not None:
+        docs[0]["pipelineInfo"]["description"] = description
+    if platform is not None:
+        docs = [docs[0], platform]
+    target.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="session")
+def kubectl_bin() -> Path:
+    """The pinned kubectl of scripts/k8s-tools.sh (installed once per machine)."""
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "k8s-tools.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/k8s-tools.sh could not provide kubectl:\n{proc.stderr}")
+    return Path(proc.stdout.strip()) / "kubectl"
