@@ -186,7 +186,8 @@ def read_ingest_manifest(ingest_dir: str) -> tuple[list[_Image], int]:
     uri = storage.join(ingest_dir, MANIFEST)
     if not storage.exists(uri):
         raise InputError("not found: is this an ingest output directory?", file=uri)
-    reader = csv.DictReader(io.StringIO(storage.read_text(uri), newline=""))
+    # utf-8-sig: a manifest saved from a spreadsheet starts with a byte-order mark.
+    reader = csv.DictReader(io.StringIO(storage.read_text(uri, "utf-8-sig"), newline=""))
     missing = [c for c in INGEST_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", file=uri, row=1)
@@ -229,7 +230,7 @@ def read_labels(ingest_dir: str) -> dict[int, str]:
     uri = storage.join(ingest_dir, "labels.csv")
     if not storage.exists(uri):
         return {}
-    reader = csv.DictReader(io.StringIO(storage.read_text(uri), newline=""))
+    reader = csv.DictReader(io.StringIO(storage.read_text(uri, "utf-8-sig"), newline=""))
     missing = [c for c in ("landmark_id", "name") if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", file=uri, row=1)

@@ -282,3 +282,16 @@ def test_refuses_to_replace_a_directory_that_is_not_a_split(tmp_path: Path) -> N
     assert (out / "thesis.tex").read_text() == "years of work"
     with pytest.raises(LandmarksError, match=r"must not be the ingest directory or inside it"):
         _split(ingest, Path(ingest, "split"))
+
+
+def test_bad_labels_row_is_named_and_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    ingest = make_ingest(tmp_path / "ingest", {1: 5, 2: 5}, labels={1: "Alhambra", 2: "Petra"})
+    manifest = Path(ingest, "manifest.csv")
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())  # saved by a spreadsheet
+    labels = Path(ingest, "labels.csv")
+    labels.write_text(labels.read_text() + "Q42,Douglas\n")
+    with pytest.raises(InputError, match=r"labels\.csv, row 4, field 'landmark_id'"):
+        _split(ingest, tmp_path / "split")
+    labels.write_text("\n".join(labels.read_text().splitlines()[:-1]) + "\n")
+    result = _split(ingest, tmp_path / "split")
+    assert [e.name for e in result.label_map] == ["Alhambra", "Petra"]
