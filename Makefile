@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The stamp is rebuilt when pyproject.toml changes. flock keeps parallel make calls
 # from installing into the same venv at once.
@@ -48,6 +48,10 @@ fmt: venv ## Format the code and apply safe lint fixes
 .PHONY: demo
 demo: venv ## Run the whole pipeline locally on the embedded dataset (no cluster)
 	$(BIN)/python -m pipelines.run_local --workdir $(BUILD)/demo
+
+.PHONY: data
+data: venv ## Generate the embedded synthetic dataset into $(BUILD)/data
+	$(BIN)/landmarks make-data --out $(BUILD)/data
 
 .PHONY: compile
 compile: venv ## Compile the pipeline to $(BUILD)/pipeline.yaml
