@@ -1,0 +1,46 @@
+# Deploying to a Kubernetes cluster (scripts/deploy/). Settings come from the environment,
+# `make VAR=value` or ./env.sh (copy scripts/deploy/env.sh.example); the main ones:
+#   ENV=gke|kind  KUBE_CONTEXT  GCP_PROJECT  GCP_SERVICE_ACCOUNT  GCP_KEY_FILE
+#   TRAINING_OPERATOR=install|skip  KFP=install|skip  KFP_HOST  KFP_UI_HOST
+# Prerequisites: kubectl and helm (PATH, else the pinned ones of scripts/k8s-tools.sh), git
+# (kubectl fetches the pinned upstream overlays with it), network to github.com for those,
+# and a reachable cluster. The kind targets also need Docker and kind v0.31+.
+# Every target checks its prerequisites first (scripts/deploy/check-prereqs.sh) and stops
+# with what is missing and how to get it.
+
+DEPLOY_SCRIPTS := scripts/deploy
+# Passed to the scripts: they run the project's Python from the venv.
+DEPLOY_ENV = PYTHON=$(abspath $(BIN))/python
+# Variables make may get on its command line; exported so the scripts see them.
+export ENV KUBE_CONTEXT RELEASE HELM_NAMESPACE HELM_EXTRA_ARGS GCP_PROJECT GCP_SERVICE_ACCOUNT \
+  GCP_KEY_FILE TRAINING_OPERATOR KFP KFP_NAMESPACE KFP_HOST KFP_UI_HOST UPLOAD WAIT_TIMEOUT \
+  PURGE KIND_CLUSTER KIND_TEST_PARAMS KIND_TEST_TIMEOUT LANDMARKS_REGISTRY LANDMARKS_IMAGE_TAG \
+  ALLOW_DIRTY
+
+.PHONY: deploy-prereqs
+deploy-prereqs: ## Check the tools and the cluster that make deploy needs
+	@$(DEPLOY_SCRIPTS)/check-prereqs.sh kubectl helm git cluster
+
+.PHONY: deploy
+deploy: venv ## Operator, chart (helm upgrade --install --wait), upload the pipeline as a new version
+	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/deploy.sh
+
+.PHONY: undeploy
+undeploy: venv ## Remove what make deploy installed, and only that
+	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/undeploy.sh
+
+.PHONY: kind-up
+kind-up: venv ## kind cluster + CPU images loaded + KFP, operator and chart (needs Docker, kind)
+	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh up
+
+.PHONY: kind-test
+kind-test: venv ## Run the pipeline on the kind cluster (2-worker CPU TFJob) and wait for it
+	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh test
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster
+	@$(DEPLOY_SCRIPTS)/kind.sh down
+
+.PHONY: deploy-test
+deploy-test: venv ## Deploy-script, upload and image tests (no cluster or Docker needed)
+	$(BIN)/python -m pytest tests/deploy tests/images $(PYTEST_ARGS)

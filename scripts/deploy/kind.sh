@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The kind targets, for people with Docker: a laptop cluster shaped like GKE with a GPU pool
+# (manifests/kind-cluster.yaml; the "GPU" worker has no GPUs, so training runs on CPU).
+#   scripts/deploy/kind.sh up     cluster, CPU images built and loaded, KFP + operator + chart
+#   scripts/deploy/kind.sh test   run the pipeline there (2-worker CPU TFJob) and wait for it
+#   scripts/deploy/kind.sh down   delete the cluster
+# Settings: KIND_CLUSTER (default landmarks), KIND_TEST_PARAMS (pipeline arguments NAME=VALUE
+# ...), KIND_TEST_TIMEOUT (seconds), GCP_KEY_FILE (a key for gs:// data, optional).
+set -euo pipefail
+# shellcheck source=scripts/deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+load_env_file
+
+KIND_CLUSTER="${KIND_CLUSTER:-landmarks}"
+export KUBE_CONTEXT="kind-$KIND_CLUSTER"
+export ENV=kind
+# TFJobs on kind run the CPU trainer image (landmarks.config.trainer_role()).
+export LANDMARKS_TRAINER_VARIANT=cpu
+KFP_NAMESPACE="${KFP_NAMESPACE:-kubeflow}"
+TRAINING_NS="${TRAINING_NS:-landmarks-training}"
+
+cluster_exists() { kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; }
+
+up() {
+  require docker kind kubectl helm git
+  if cluster_exists; then
+    log "kind cluster $KIND_CLUSTER exists: reusing it"
+  else
+    log "creating kind cluster $KIND_CLUSTER (manifests/kind-cluster.yaml: control plane, default pool, GPU-pool look-alike)"
+    kind create cluster --name "$KIND_CLUSTER" --config "$REPO_ROOT/manifests/kind-cluster.yaml" --wait 180s
+  fi
+  # Built for this machine and loaded into the nodes: nothing is pushed. The tags are never
+  # `latest`, so pods use the loaded images (IfNotPresent) instead of pulling.
+  IMAGE_PLATFORM="" "$DEPLOY_DIR/images.sh" --kind-load "$KIND_CLUSTER" component trainer-cpu
+  KFP="${KFP:-install}" "$DEPLOY_DIR/deploy.sh"
+}
+
+test_run() {
+  require kubectl cluster
+  cluster_exists || die "no kind cluster $KIND_CLUSTER: run make kind-up first"
+  local params=() p
+  # TODO(launcher): the default arguments assume the cluster-mode pipeline's parameters
+  # (pipelines.compile --mode cluster); pipelines.upload names any the pipeline lacks.
+  read -r -a params <<<"${KIND_TEST_PARAMS:-workers=2 ingest_limit=200 top_k=3}"
+  local args=()
+  for p in "${params[@]}"; do args+=(--param "$p"); done
+  trap stop_port_forward EXIT
+  kfp_api_url || die "no KFP API on kind cluster $KIND_CLUSTER: run make kind-up (it installs KFP)"
+  log "uploading and running the pipeline on kind ($KIND_CLUSTER); TFJobs land in $TRAINING_NS"
+  local rc=0
+  (cd "$REPO_ROOT" && "$PYTHON" -m pipelines.upload --host "$KFP_API_URL" \
+    --ui-host "${KFP_UI_HOST:-http://localhost:8080}" --experiment kind-test \
+    --run --wait "${KIND_TEST_TIMEOUT:-3600}" --poll 10 "${args[@]}") || rc=$?
+  log "TFJobs in $TRAINING_NS:"
+  kube -n "$TRAINING_NS" get tfjobs -o wide 2>/dev/null || true
+  if ((rc != 0)); then
+    diagnose "$TRAINING_NS"
+    diagnose "$KFP_NAMESPACE"
+    die "kind-test failed (exit $rc): run state, pods and events above"
+  fi
+  log "kind-test passed"
+}
+
+down() {
+  require kind
+  if cluster_exists; then
+    kind delete cluster --name "$KIND_CLUSTER"
+  else
+    log "no kind cluster $KIND_CLUSTER"
+  fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  test) test_run ;;
+  down) down ;;
+  *) die "usage: $0 up|test|down" ;;
+esac
