@@ -66,6 +66,15 @@ class Package:
     def name(self) -> str:
         return self.pipeline_spec["pipelineInfo"]["name"]
 
+    def required(self) -> set[str]:
+        """Parameters a run must be given: no default in the compiled pipeline."""
+        inputs = self.pipeline_spec.get("root", {}).get("inputDefinitions", {})
+        return {
+            name
+            for name, spec in inputs.get("parameters", {}).items()
+            if "defaultValue" not in spec and not spec.get("isOptional")
+        }
+
     def parameters(self) -> dict[str, str]:
         """Pipeline parameter names and their compiled types (STRING, NUMBER_INTEGER, ...)."""
         inputs = self.pipeline_spec.get("root", {}).get("inputDefinitions", {})
@@ -347,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         package = load_package(args.package or compile_package(DEFAULT_PACKAGE))
         params = parse_params(args.param, package.parameters())
+        missing = sorted(package.required() - set(params)) if args.run else []
+        if missing:
+            raise InputError(
+                f"a run needs a value for {', '.join(missing)} (--param NAME=VALUE)",
+                field=missing[0],
+            )
         client = connect(args.host, ui_host)
         uploaded = upload(
             client,

@@ -138,6 +138,19 @@ def test_unknown_run_parameter_is_refused_before_the_api_is_called(
     assert kfp_api.state.requests == []
 
 
+def test_a_run_without_a_required_parameter_is_refused_naming_it(
+    kfp_api: FakeKfpServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = upload.main(
+        ["--host", kfp_api.url, "--package", str(compiled_pipeline), "--version", "1",
+         "--run", "--param", "seed=3"]
+    )  # fmt: skip
+
+    assert code == 2
+    assert "a run needs a value for metadata" in capsys.readouterr().err
+    assert kfp_api.state.requests == []
+
+
 def test_run_parameters_are_typed_like_the_compiled_pipeline(compiled_pipeline: Path) -> None:
     parameters = upload.load_package(compiled_pipeline).parameters()
 
