@@ -17,7 +17,7 @@ KFP_NAMESPACE="${KFP_NAMESPACE:-kubeflow}"
 UPLOAD="${UPLOAD:-1}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-10m}"
 CHART="$REPO_ROOT/charts/landmarks-platform"
-STATE_CONFIGMAP="landmarks-deploy-state"
+STATE_CONFIGMAP="$RELEASE-deploy-state"
 
 # ---- 1. settings, checked before the cluster is touched ----
 values_file="$CHART/ci/$ENV-values.yaml"
@@ -73,7 +73,7 @@ state_set() {
   kube -n "$HELM_NAMESPACE" get configmap "$STATE_CONFIGMAP" >/dev/null 2>&1 \
     || kube -n "$HELM_NAMESPACE" create configmap "$STATE_CONFIGMAP" >/dev/null
   kube -n "$HELM_NAMESPACE" patch configmap "$STATE_CONFIGMAP" --type merge \
-    -p "{\"data\":{\"$1\":\"true\"}}" >/dev/null
+    -p "{\"data\":{\"$1\":\"${2:-true}\"}}" >/dev/null
 }
 
 # The operator's overlay (and KFP's) create namespace kubeflow; undeploy deletes it only if
@@ -118,7 +118,16 @@ training_ns="$(helm_ template "$RELEASE" "$CHART" "${helm_args[@]}" | "$PYTHON" 
 import sys, yaml
 print(next((d["metadata"]["name"] for d in yaml.safe_load_all(sys.stdin) if d and d.get("kind") == "Namespace"), ""))
 ')"
-[[ -z "$training_ns" ]] || kube get namespace "$training_ns" >/dev/null 2>&1 || state_set trainingNamespace
+if [[ -n "$training_ns" ]]; then
+  if ! kube get namespace "$training_ns" >/dev/null 2>&1; then
+    state_set trainingNamespace "$training_ns"
+  else
+    # helm adopts the namespace only from this release (kept by a former uninstall).
+    owner="$(kube get namespace "$training_ns" -o "jsonpath={.metadata.annotations.meta\.helm\.sh/release-name}")"
+    [[ "$owner" == "$RELEASE" ]] \
+      || die "namespace $training_ns already exists and helm release $RELEASE does not own it: deploy into it with HELM_EXTRA_ARGS='--set namespace.create=false', or choose another with --set namespace.name=NAME"
+  fi
+fi
 log "helm upgrade --install $RELEASE (namespace of the release: $HELM_NAMESPACE)"
 helm_ upgrade --install "$RELEASE" "$CHART" --namespace "$HELM_NAMESPACE" \
   --wait --timeout "$WAIT_TIMEOUT" "${helm_args[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make undeploy`: removes what `make deploy` put on the cluster and nothing else. The chart
 # release always; the training namespace, Kubeflow Pipelines and the training-operator only
-# when deploy installed them (recorded in ConfigMap landmarks-deploy-state), and the
+# when deploy installed them (recorded in ConfigMap $RELEASE-deploy-state), and the
 # namespace only while no TFJob is left in it. PURGE=1 removes the namespace regardless.
 set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
@@ -11,17 +11,19 @@ load_env_file
 RELEASE="${RELEASE:-landmarks}"
 HELM_NAMESPACE="${HELM_NAMESPACE:-default}"
 KFP_NAMESPACE="${KFP_NAMESPACE:-kubeflow}"
-STATE_CONFIGMAP="landmarks-deploy-state"
+STATE_CONFIGMAP="$RELEASE-deploy-state"
 
 require kubectl helm cluster
 context="${KUBE_CONTEXT:-$(kube config current-context)}"
 log "undeploying from context '$context'"
 
-installed() {
-  [[ "$(kube -n "$HELM_NAMESPACE" get configmap "$STATE_CONFIGMAP" -o "jsonpath={.data.$1}" 2>/dev/null)" == true ]]
-}
+state_value() { kube -n "$HELM_NAMESPACE" get configmap "$STATE_CONFIGMAP" -o "jsonpath={.data.$1}" 2>/dev/null || true; }
+installed() { [[ "$(state_value "$1")" == true ]]; }
+# The training namespace deploy created, by name (it outlives the release when kept).
+created_ns="$(state_value trainingNamespace)"
 
 training_ns=""
+keep_namespace_record=0
 if helm_ status "$RELEASE" --namespace "$HELM_NAMESPACE" >/dev/null 2>&1; then
   training_ns="$(helm_ get values "$RELEASE" --namespace "$HELM_NAMESPACE" --all -o json \
     | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["namespace"]["name"])' 2>/dev/null || true)"
@@ -32,13 +34,17 @@ else
 fi
 
 # The chart keeps its namespace on uninstall (running jobs live there).
+training_ns="${training_ns:-$created_ns}"
 if [[ -n "$training_ns" ]] && kube get namespace "$training_ns" >/dev/null 2>&1; then
   jobs="$(kube -n "$training_ns" get tfjobs -o name 2>/dev/null | wc -l | tr -d ' ')"
-  if [[ "${PURGE:-0}" == 1 ]] || { installed trainingNamespace && [[ "$jobs" == 0 ]]; }; then
+  ours=no
+  [[ "$created_ns" == "$training_ns" ]] && ours=yes
+  if [[ "${PURGE:-0}" == 1 ]] || [[ "$ours" == yes && "$jobs" == 0 ]]; then
     log "deleting namespace $training_ns"
     kube delete namespace "$training_ns" --wait=true
   else
-    log "keeping namespace $training_ns ($jobs TFJobs; created by deploy: $(installed trainingNamespace && echo yes || echo no)); PURGE=1 deletes it"
+    log "keeping namespace $training_ns ($jobs TFJobs; created by deploy: $ours); PURGE=1 deletes it"
+    [[ "$ours" == yes ]] && keep_namespace_record=1
   fi
 fi
 
@@ -66,4 +72,8 @@ if installed kubeflowNamespace; then
   kube delete namespace kubeflow --ignore-not-found --wait=true
 fi
 kube -n "$HELM_NAMESPACE" delete configmap "$STATE_CONFIGMAP" --ignore-not-found >/dev/null
+if ((keep_namespace_record)); then
+  # The kept namespace is still deploy's: a later undeploy may delete it once it is empty.
+  kube -n "$HELM_NAMESPACE" create configmap "$STATE_CONFIGMAP" --from-literal="trainingNamespace=$training_ns" >/dev/null
+fi
 log "undeployed"
