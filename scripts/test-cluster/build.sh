@@ -119,10 +119,10 @@ GO
     k8s.io/kubernetes/cmd/kube-scheduler
 }
 
-# Prints a line a minute while a long build runs (go build -v logs one line per package).
+# Prints a line a minute while a long build runs (go -v logs each package it compiles).
 heartbeat() { # $1: component, $2: log file
   while sleep 60; do
-    log "$1: still building, $(wc -l <"$2") packages so far (log: $2)"
+    log "$1: still building ($(wc -l <"$2") modules and packages so far, log: $2)"
   done
 }
 
