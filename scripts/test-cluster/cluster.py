@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import fcntl
 import http.client
+import ipaddress
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,8 +136,6 @@ def _cert(
     server_ips: list[str] | None = None,
     client: bool = False,
 ) -> x509.Certificate:
-    import ipaddress
-
     now = dt.datetime.now(dt.UTC)
     issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
     builder = (
@@ -409,8 +409,6 @@ def wait_until(
 
 
 def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
-    import urllib.request
-
     with urllib.request.urlopen(url, timeout=5, context=context) as resp:
         return resp.status == 200
 
@@ -795,6 +793,9 @@ def down() -> None:
         log("not running (no state file)")
         return
     stop(state)
+    if "training-operator" in state.pids:  # the certificate files `up` copied out of the Secret
+        for name in ("tls.crt", "tls.key"):
+            (OPERATOR_CERT_DIR / name).unlink(missing_ok=True)
     STATE.unlink(missing_ok=True)
     log("down")
 
