@@ -18,7 +18,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
+# shellcheck disable=SC1091 # versions.env holds only KEY=VALUE pins
 source "$HERE/versions.env"
 ROOT="${LANDMARKS_CACHE:-$HOME/.cache/landmarks}/test-cluster"
 
