@@ -4,10 +4,12 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Dataset
+from kfp.dsl import Artifact, Dataset, Model
 
+from components.evaluate import evaluate
 from components.ingest import ingest
 from components.split import split
+from components.train import train_stage1, train_stage2, train_stage3
 
 PIPELINE_NAME = "landmark-recognition"
 
@@ -15,6 +17,11 @@ PIPELINE_NAME = "landmark-recognition"
 class PipelineOutputs(NamedTuple):
     images: Dataset
     splits: Dataset
+    stage1: Model
+    stage2_vgg16: Model
+    stage2_resnet50: Model
+    stage3: Model
+    evaluation: Artifact
 
 
 def _configure(task: dsl.PipelineTask, name: str) -> dsl.PipelineTask:
@@ -35,6 +42,11 @@ def landmark_pipeline(
     top_k: int = 0,
     max_per_class: int = 0,
     seed: int = 42,
+    executor: str = "cluster",
+    workers: int = 2,
+    profile: str = "",
+    weights: str = "",
+    train_timeout_s: float = 0,
 ) -> PipelineOutputs:
     """Landmark recognition from Google Landmarks-style metadata.
 
@@ -48,6 +60,12 @@ def landmark_pipeline(
         top_k: Keep the K landmarks with most images (0: all).
         max_per_class: Cap on images per landmark (0: none).
         seed: Seed of the split.
+        executor: Where training jobs run: `cluster` (TFJobs) or `local` (processes).
+        workers: Data-parallel workers per training job.
+        profile: Trainer profile (`demo`, `tiny`); empty for the seed's full recipe.
+        weights: Stage 2 and 3 base weights: `imagenet`, `none` or a no-top weights file
+            (empty: imagenet).
+        train_timeout_s: Fail a training step after this many seconds (0: no limit).
     """
     ingest_task = _configure(
         ingest(
@@ -69,6 +87,45 @@ def landmark_pipeline(
         ),
         "split",
     )
+    splits = split_task.outputs["splits"]
+    training = {
+        "executor": executor,
+        "workers": workers,
+        "profile": profile,
+        "timeout_s": train_timeout_s,
+    }
+    stage1 = _configure(train_stage1(splits=splits, **training), "train-stage1")
+    # The seed's stage order: the smoke run must pass before the expensive models start.
+    vgg16 = _configure(
+        train_stage2(splits=splits, architecture="vgg16", weights=weights, **training),
+        "train-stage2-vgg16",
+    ).after(stage1)
+    resnet50 = _configure(
+        train_stage2(splits=splits, architecture="resnet50", weights=weights, **training),
+        "train-stage2-resnet50",
+    ).after(stage1)
+    stage3 = _configure(
+        train_stage3(splits=splits, weights=weights, **training), "train-stage3"
+    ).after(vgg16, resnet50)
+    for task in (stage1, vgg16, resnet50, stage3):
+        # A cached step would skip launching its TFJob; a retried one adopts it instead.
+        task.set_caching_options(False)
+    evaluation = _configure(
+        evaluate(
+            splits=splits,
+            stage1=stage1.outputs["model"],
+            stage2_vgg16=vgg16.outputs["model"],
+            stage2_resnet50=resnet50.outputs["model"],
+            stage3=stage3.outputs["model"],
+        ),
+        "evaluate",
+    )
     return PipelineOutputs(
-        images=ingest_task.outputs["images"], splits=split_task.outputs["splits"]
+        images=ingest_task.outputs["images"],
+        splits=splits,
+        stage1=stage1.outputs["model"],
+        stage2_vgg16=vgg16.outputs["model"],
+        stage2_resnet50=resnet50.outputs["model"],
+        stage3=stage3.outputs["model"],
+        evaluation=evaluation.outputs["evaluation"],
     )

@@ -21,7 +21,16 @@ from pipelines.landmark_pipeline import landmark_pipeline
 DEFAULT_WORKDIR = Path("build/demo")
 
 
-def run_demo(workdir: Path, *, classes: int, images_per_class: int, seed: int) -> dict[str, str]:
+def run_demo(
+    workdir: Path,
+    *,
+    classes: int,
+    images_per_class: int,
+    seed: int,
+    workers: int,
+    profile: str,
+    weights: str,
+) -> dict[str, str]:
     """Generate and serve the embedded dataset, run the pipeline, return its output paths."""
     workdir = workdir.resolve()
     data_dir = workdir / "data"
@@ -44,6 +53,12 @@ def run_demo(workdir: Path, *, classes: int, images_per_class: int, seed: int) -
             metadata=str(data_dir / "train.csv"),
             labels=str(data_dir / "train_label_to_category.csv"),
             seed=seed,
+            executor="local",
+            workers=workers,
+            profile=profile,
+            # No hub downloads here: stages 2 and 3 start from random weights unless a
+            # no-top weights file is given.
+            weights=weights,
         )
     return {name: artifact.path for name, artifact in run.outputs.items()}
 
@@ -54,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=6)
     parser.add_argument("--images-per-class", type=int, default=40)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workers", type=int, default=2, help="TFJob workers per stage")
+    parser.add_argument("--profile", default="demo", help="trainer profile (demo, tiny, full)")
+    parser.add_argument(
+        "--weights", default="none", help="stage 2/3 base weights: none or a no-top weights file"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -62,13 +82,22 @@ def main(argv: list[str] | None = None) -> int:
         classes=args.classes,
         images_per_class=args.images_per_class,
         seed=args.seed,
+        workers=args.workers,
+        profile=args.profile,
+        weights=args.weights,
     )
     print(f"\npipeline finished in {time.monotonic() - started:.0f} s")
     for name, path in outputs.items():
         print(f"  {name:<10} {path}")
-    summary = Path(outputs["splits"]) / "summary.json"
-    if summary.exists():
-        print(json.dumps(json.loads(summary.read_text()).get("totals", {}), indent=2))
+    evaluation = Path(outputs["evaluation"])
+    summary = evaluation / "summary.json"
+    print(f"\nreport:       {evaluation / 'report.html'}")
+    print(f"summary.json: {summary}")
+    results = json.loads(summary.read_text())
+    print(f"best model:   {results['best_model']}")
+    for name, scores in results["models"].items():
+        top1, top5, gap = scores["top1"], scores["top5"], scores["gap"]
+        print(f"  {name:<22} top1 {top1:.3f}  top5 {top5:.3f}  gap {gap:.3f}")
     return 0
 
 

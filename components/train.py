@@ -1,0 +1,144 @@
+"""Training components: each stage runs as a multi-worker TFJob.
+
+The component itself only launches and follows the job (locally: processes on this
+machine; on a cluster: a TFJob on the GPU pool), so its pod stays small and on CPU.
+"""
+# No `from __future__ import annotations`: KFP reads the real annotation objects.
+
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components.base import landmarks_component
+
+
+@landmarks_component
+def train_stage1(
+    splits: Input[Dataset],
+    model: Output[Model],
+    scores: Output[Metrics],
+    executor: str = "cluster",
+    workers: int = 2,
+    profile: str = "",
+    epochs: int = 0,
+    timeout_s: float = 0,
+):
+    """Stage 1: LeNet-5 at 128x128x3, the pipeline's smoke run.
+
+    Args:
+        splits: The split output.
+        model: The trained model directory (model.keras, label map, history, logs).
+        scores: The last epoch's loss, accuracy and validation metrics.
+        executor: `cluster` (a TFJob) or `local` (processes on this machine).
+        workers: Data-parallel workers.
+        profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
+        epochs: Override the stage's epochs (0: keep).
+        timeout_s: Fail the step after this many seconds (0: no limit).
+    """
+    from landmarks.launch import train_for_pipeline
+
+    final = train_for_pipeline(
+        stage="stage1",
+        splits_path=splits.path,
+        splits_uri=splits.uri,
+        model_path=model.path,
+        model_uri=model.uri,
+        executor=executor,
+        task_name="train-stage1",
+        workers=workers,
+        profile=profile,
+        epochs=epochs,
+        timeout_s=timeout_s,
+    )
+    for name, value in final.items():
+        scores.log_metric(name, value)
+
+
+@landmarks_component
+def train_stage2(
+    splits: Input[Dataset],
+    model: Output[Model],
+    scores: Output[Metrics],
+    architecture: str = "resnet50",
+    weights: str = "",
+    executor: str = "cluster",
+    workers: int = 2,
+    profile: str = "",
+    epochs: int = 0,
+    timeout_s: float = 0,
+):
+    """Stage 2: VGG16 or ResNet50 transfer learning, no augmentation.
+
+    Args:
+        splits: The split output.
+        model: The trained model directory.
+        scores: The last epoch's loss, accuracy and validation metrics.
+        architecture: `vgg16` or `resnet50`.
+        weights: `imagenet`, `none`, or a local / gs:// no-top weights file (empty: imagenet).
+        executor: `cluster` (a TFJob) or `local` (processes on this machine).
+        workers: Data-parallel workers.
+        profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
+        epochs: Override the stage's epochs (0: keep).
+        timeout_s: Fail the step after this many seconds (0: no limit).
+    """
+    from landmarks.launch import train_for_pipeline
+
+    final = train_for_pipeline(
+        stage=f"stage2-{architecture}",
+        splits_path=splits.path,
+        splits_uri=splits.uri,
+        model_path=model.path,
+        model_uri=model.uri,
+        executor=executor,
+        task_name=f"train-stage2-{architecture}",
+        workers=workers,
+        profile=profile,
+        epochs=epochs,
+        weights=weights,
+        timeout_s=timeout_s,
+    )
+    for name, value in final.items():
+        scores.log_metric(name, value)
+
+
+@landmarks_component
+def train_stage3(
+    splits: Input[Dataset],
+    model: Output[Model],
+    scores: Output[Metrics],
+    weights: str = "",
+    executor: str = "cluster",
+    workers: int = 2,
+    profile: str = "",
+    epochs: int = 0,
+    timeout_s: float = 0,
+):
+    """Stage 3: ResNet50 with rotation, shift and zoom augmentation.
+
+    Args:
+        splits: The split output.
+        model: The trained model directory.
+        scores: The last epoch's loss, accuracy and validation metrics.
+        weights: `imagenet`, `none`, or a local / gs:// no-top weights file (empty: imagenet).
+        executor: `cluster` (a TFJob) or `local` (processes on this machine).
+        workers: Data-parallel workers.
+        profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
+        epochs: Override the stage's epochs (0: keep).
+        timeout_s: Fail the step after this many seconds (0: no limit).
+    """
+    from landmarks.launch import train_for_pipeline
+
+    final = train_for_pipeline(
+        stage="stage3",
+        splits_path=splits.path,
+        splits_uri=splits.uri,
+        model_path=model.path,
+        model_uri=model.uri,
+        executor=executor,
+        task_name="train-stage3",
+        workers=workers,
+        profile=profile,
+        epochs=epochs,
+        weights=weights,
+        timeout_s=timeout_s,
+    )
+    for name, value in final.items():
+        scores.log_metric(name, value)

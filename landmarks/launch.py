@@ -1,0 +1,176 @@
+"""Run one training stage as a TFJob: local processes or a Kubernetes cluster.
+
+This is what every training step of the pipeline calls. The job is always built by
+`landmarks.tfjob.spec.training_job`, so the manifest the local executor runs is the one
+a cluster would get; only the executor differs:
+
+- `local`: `landmarks.tfjob.local` runs each replica as a process on this machine;
+- `cluster`: `landmarks.tfjob.cluster` submits the TFJob and follows it to the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from landmarks.errors import InputError, LandmarksError
+from landmarks.tfjob import training_job
+from landmarks.tfjob.local import JobResult, run_local
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "cluster")
+
+
+class TrainingFailed(LandmarksError):
+    """The TFJob ended Failed; the message carries the operator's (or executor's) reason."""
+
+    def __init__(self, result: JobResult) -> None:
+        self.result = result
+        super().__init__(f"training job failed: {result.summary()}")
+
+
+@dataclass
+class TrainingStep:
+    """One training stage of the pipeline, as the component receives it.
+
+    Attributes:
+        stage: Trainer stage preset (`stage1`, `stage2-vgg16`, `stage2-resnet50`, `stage3`).
+        data: The split directory (local path, or gs:// on a cluster).
+        out: Where the chief writes the model directory.
+        job_name: TFJob name; on a cluster it is derived from the run and task so a retried
+            step adopts the job it created.
+        executor: `local` or `cluster`.
+        workers: Worker replicas (data-parallel).
+        chief: Add a Chief replica that coordinates and keeps the outputs.
+        profile: Trainer profile (`demo`, `tiny`) or None for the seed's full recipe.
+        overrides: Trainer settings, `{"epochs": 3}`.
+        weights: `imagenet`, `none` or a path to a no-top weights file (None: stage default).
+        checkpoint_dir: Shared per-epoch checkpoints (None: the trainer's default).
+        timeout_s: Stop the job (and fail the step) after this long; 0: no limit.
+        spec: Any other `TFJobSpec` field (image, gpus_per_worker, node_selector, ...).
+    """
+
+    stage: str
+    data: str
+    out: str
+    job_name: str
+    executor: str = "local"
+    workers: int = 2
+    chief: bool = False
+    profile: str | None = None
+    overrides: Mapping[str, Any] | Sequence[str] = ()
+    weights: str | None = None
+    checkpoint_dir: str | None = None
+    timeout_s: float = 0
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, Any]:
+        return training_job(
+            self.job_name,
+            stage=self.stage,
+            data=self.data,
+            out=self.out,
+            checkpoint_dir=self.checkpoint_dir,
+            weights=self.weights,
+            profile=self.profile,
+            overrides=self.overrides,
+            workers=self.workers,
+            chief=self.chief,
+            **self.spec,
+        ).to_manifest()
+
+
+def job_name(*parts: str, max_length: int = 50) -> str:
+    """A DNS-1035 TFJob name from free-form parts (run id, task name)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    name = re.sub(r"-{2,}", "-", name)
+    if not name or not name[0].isalpha():
+        name = f"tj-{name}"
+    return name[:max_length].rstrip("-")
+
+
+def run_training_step(step: TrainingStep) -> JobResult:
+    """Run the step's TFJob with its executor; raise TrainingFailed unless it succeeds."""
+    if step.executor not in EXECUTORS:
+        raise InputError(
+            f"unknown executor {step.executor!r}; use one of {', '.join(EXECUTORS)}",
+            field="executor",
+        )
+    manifest = step.manifest()
+    log.info(
+        "training %s with %d worker(s)%s on the %s executor",
+        step.stage,
+        step.workers,
+        " and a chief" if step.chief else "",
+        step.executor,
+    )
+    if step.executor == "local":
+        result = run_local(manifest, timeout=step.timeout_s or None, output=sys.stdout)
+    else:
+        from landmarks.tfjob.cluster import run_on_cluster
+
+        result = run_on_cluster(manifest, timeout=step.timeout_s or None, output=sys.stdout)
+    if not result.succeeded:
+        raise TrainingFailed(result)
+    return result
+
+
+def train_for_pipeline(
+    *,
+    stage: str,
+    splits_path: str,
+    splits_uri: str,
+    model_path: str,
+    model_uri: str,
+    executor: str,
+    task_name: str,
+    workers: int,
+    profile: str = "",
+    epochs: int = 0,
+    weights: str = "",
+    timeout_s: float = 0,
+) -> dict[str, float]:
+    """The body of a KFP training component; returns the final epoch's metrics.
+
+    Locally the artifacts' paths are real directories and the replicas write there. On
+    a cluster the replicas run in other pods, so they read and write the artifacts' URIs
+    (gs://) and the model is then copied into the component's output path for KFP to
+    record.
+    """
+    from landmarks import storage
+    from landmarks.train.callbacks import HISTORY_FILE
+
+    local = executor == "local"
+    step = TrainingStep(
+        stage=stage,
+        data=splits_path if local else splits_uri,
+        out=model_path if local else model_uri,
+        job_name=job_name(task_name),
+        executor=executor,
+        workers=workers,
+        profile=profile or None,
+        overrides={"epochs": epochs} if epochs else {},
+        weights=weights or None,
+        timeout_s=timeout_s,
+    )
+    run_training_step(step)
+    if not local:
+        storage.download_tree(model_uri, model_path)
+    history = _read_history(storage.join(model_path, HISTORY_FILE))
+    return {k: float(v) for k, v in history[-1].items() if isinstance(v, int | float)}
+
+
+def _read_history(uri: str) -> list[dict[str, Any]]:
+    import json
+
+    from landmarks import storage
+
+    history = json.loads(storage.read_text(uri))
+    if not history:
+        raise LandmarksError(f"{uri}: the training run recorded no epoch")
+    return history
