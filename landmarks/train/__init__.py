@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MODEL_FILE = "model.keras"
+# Per-epoch metrics the chief writes beside the model; the launcher reads the last epoch's.
+HISTORY_FILE = "history.json"
 
 __all__ = [
+    "HISTORY_FILE",
     "MODEL_FILE",
     "PROFILES",
     "STAGES",

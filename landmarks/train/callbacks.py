@@ -13,10 +13,9 @@ from typing import Any
 import tf_keras as keras
 
 from landmarks import storage
+from landmarks.train import HISTORY_FILE as HISTORY_FILE  # one fact; the trainer reads it here
 
 log = logging.getLogger(__name__)
-
-HISTORY_FILE = "history.json"
 
 
 class DirMirror:
