@@ -644,6 +644,7 @@ def _up(state: State, bins: dict[str, Path], operator: Path) -> None:
     )
 
     log("kwok with the stages of kwok-stages.yaml")
+    pod_logs = write_pod_logs(RUN)
     start(
         state,
         "kwok",
@@ -651,6 +652,7 @@ def _up(state: State, bins: dict[str, Path], operator: Path) -> None:
             str(bins["kwok"]),
             f"--kubeconfig={KUBECONFIG}",
             f"--config={HERE / 'kwok-stages.yaml'}",
+            f"--config={pod_logs}",
             "--manage-all-nodes=true",
             # The API server reaches "kubelets" (logs, exec) at the node IP: keep it on loopback.
             # Pod IPs are bookkeeping only; nothing routes to them.
@@ -776,6 +778,37 @@ def crd_established(api: Api) -> bool:
     crd = api.ok("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{TFJOB_CRD}")
     conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+# What every container "logs": KWOK runs no process, but serves this file (CRI log format) as
+# the log of each container, following it like a kubelet does, so log streaming is testable.
+POD_LOG_LINES = (
+    "kwok: this container runs no process; its log is the test cluster's pod.log",
+    "kwok: every container of every pod shows these same lines",
+)
+
+
+def write_pod_logs(run: Path) -> Path:
+    """Write the shared pod log and the KWOK ClusterLogs config serving it; return the config."""
+    log_file = run / "pod.log"
+    log_file.write_text(
+        "".join(
+            f"2026-01-01T00:00:0{i}.000000000Z stdout F {line}\n"
+            for i, line in enumerate(POD_LOG_LINES)
+        )
+    )
+    config = run / "kwok-logs.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "ClusterLogs",
+                "metadata": {"name": "pod-log"},
+                "spec": {"logs": [{"logsFile": str(log_file), "follow": True}]},
+            }
+        )
+    )
+    return config
 
 
 def configmap(info: dict[str, str]) -> dict[str, Any]:
