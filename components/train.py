@@ -1,16 +1,30 @@
 """Training components: each stage runs as a multi-worker TFJob.
 
 The component itself only launches and follows the job (locally: processes on this
-machine; on a cluster: a TFJob on the GPU pool), so its pod stays small and on CPU.
+machine; on a cluster: a TFJob on the GPU pool), so its pod stays small and on CPU. The
+GPU request, node selector, tolerations and affinity that the pipeline sets on a training
+task do not apply to that pod: KFP hands them to the component as its `task_config`
+(TaskConfig passthrough), and the launcher puts them on the TFJob's replicas.
 """
 # No `from __future__ import annotations`: KFP reads the real annotation objects.
 
+from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components.base import landmarks_component
 
+# What the launcher forwards to the replicas instead of applying it to its own pod. The
+# task's env applies to both (the compiler refuses env on a passthrough task otherwise).
+REPLICA_SETTINGS = [
+    dsl.TaskConfigField.RESOURCES,
+    dsl.TaskConfigField.KUBERNETES_NODE_SELECTOR,
+    dsl.TaskConfigField.KUBERNETES_TOLERATIONS,
+    dsl.TaskConfigField.KUBERNETES_AFFINITY,
+    dsl.TaskConfigPassthrough(field=dsl.TaskConfigField.ENV, apply_to_task=True),
+]
 
-@landmarks_component
+
+@landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
 def train_stage1(
     splits: Input[Dataset],
     model: Output[Model],
@@ -20,6 +34,11 @@ def train_stage1(
     profile: str = "",
     epochs: int = 0,
     timeout_s: float = 0,
+    trainer_image: str = "",
+    namespace: str = "",
+    run_id: str = "",
+    kfp_task: str = "",
+    task_config: dsl.TaskConfig = None,
 ):
     """Stage 1: LeNet-5 at 128x128x3, the pipeline's smoke run.
 
@@ -32,6 +51,11 @@ def train_stage1(
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
         epochs: Override the stage's epochs (0: keep).
         timeout_s: Fail the step after this many seconds (0: no limit).
+        trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
+        namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
+        run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
+        kfp_task: The KFP task name.
+        task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
     from landmarks.launch import train_for_pipeline
 
@@ -47,12 +71,17 @@ def train_stage1(
         profile=profile,
         epochs=epochs,
         timeout_s=timeout_s,
+        run_id=run_id,
+        kfp_task=kfp_task,
+        image=trainer_image,
+        namespace=namespace,
+        task_config=task_config,
     )
     for name, value in final.items():
         scores.log_metric(name, value)
 
 
-@landmarks_component
+@landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
 def train_stage2(
     splits: Input[Dataset],
     model: Output[Model],
@@ -64,6 +93,11 @@ def train_stage2(
     profile: str = "",
     epochs: int = 0,
     timeout_s: float = 0,
+    trainer_image: str = "",
+    namespace: str = "",
+    run_id: str = "",
+    kfp_task: str = "",
+    task_config: dsl.TaskConfig = None,
 ):
     """Stage 2: VGG16 or ResNet50 transfer learning, no augmentation.
 
@@ -78,6 +112,11 @@ def train_stage2(
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
         epochs: Override the stage's epochs (0: keep).
         timeout_s: Fail the step after this many seconds (0: no limit).
+        trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
+        namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
+        run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
+        kfp_task: The KFP task name.
+        task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
     from landmarks.launch import train_for_pipeline
 
@@ -94,12 +133,17 @@ def train_stage2(
         epochs=epochs,
         weights=weights,
         timeout_s=timeout_s,
+        run_id=run_id,
+        kfp_task=kfp_task,
+        image=trainer_image,
+        namespace=namespace,
+        task_config=task_config,
     )
     for name, value in final.items():
         scores.log_metric(name, value)
 
 
-@landmarks_component
+@landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
 def train_stage3(
     splits: Input[Dataset],
     model: Output[Model],
@@ -110,6 +154,11 @@ def train_stage3(
     profile: str = "",
     epochs: int = 0,
     timeout_s: float = 0,
+    trainer_image: str = "",
+    namespace: str = "",
+    run_id: str = "",
+    kfp_task: str = "",
+    task_config: dsl.TaskConfig = None,
 ):
     """Stage 3: ResNet50 with rotation, shift and zoom augmentation.
 
@@ -123,6 +172,11 @@ def train_stage3(
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
         epochs: Override the stage's epochs (0: keep).
         timeout_s: Fail the step after this many seconds (0: no limit).
+        trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
+        namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
+        run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
+        kfp_task: The KFP task name.
+        task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
     from landmarks.launch import train_for_pipeline
 
@@ -139,6 +193,11 @@ def train_stage3(
         epochs=epochs,
         weights=weights,
         timeout_s=timeout_s,
+        run_id=run_id,
+        kfp_task=kfp_task,
+        image=trainer_image,
+        namespace=namespace,
+        task_config=task_config,
     )
     for name, value in final.items():
         scores.log_metric(name, value)

@@ -6,6 +6,9 @@ a cluster would get; only the executor differs:
 
 - `local`: `landmarks.tfjob.local` runs each replica as a process on this machine;
 - `cluster`: `landmarks.tfjob.cluster` submits the TFJob and follows it to the end.
+
+Nothing here imports TensorFlow or the Kubernetes client at import time: the component image
+that runs training steps has neither TensorFlow nor a need to load it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
 from landmarks.tfjob.local import JobResult, run_local
+from landmarks.tfjob.placement import Placement
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,9 @@ class TrainingStep:
         checkpoint_dir: Shared per-epoch checkpoints (None: the trainer's default).
         timeout_s: Stop the job (and fail the step) after this long; 0: no limit.
         spec: Any other `TFJobSpec` field (image, gpus_per_worker, node_selector, ...).
+        run_id: KFP run id; on a cluster, with `task`, it names the job deterministically.
+        task: KFP task name (default: `job_name`).
+        placement: The task's GPUs, node selector, tolerations (KFP TaskConfig); cluster only.
     """
 
     stage: str
@@ -68,6 +75,9 @@ class TrainingStep:
     checkpoint_dir: str | None = None
     timeout_s: float = 0
     spec: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    task: str = ""
+    placement: Placement | None = None
 
     def manifest(self) -> dict[str, Any]:
         return training_job(
@@ -112,9 +122,17 @@ def run_training_step(step: TrainingStep) -> JobResult:
     if step.executor == "local":
         result = run_local(manifest, timeout=step.timeout_s or None, output=sys.stdout)
     else:
-        from landmarks.tfjob.cluster import run_on_cluster
+        from landmarks.tfjob.cluster import launch_identity, run_on_cluster
 
-        result = run_on_cluster(manifest, timeout=step.timeout_s or None, output=sys.stdout)
+        # Named after the run and task, so a retried step adopts the job instead of
+        # starting a second one.
+        manifest = launch_identity(step.run_id, step.task or step.job_name).apply(manifest)
+        result = run_on_cluster(
+            manifest,
+            timeout=step.timeout_s or None,
+            output=sys.stdout,
+            placement=step.placement,
+        )
     if not result.succeeded:
         raise TrainingFailed(result)
     return result
@@ -134,18 +152,37 @@ def train_for_pipeline(
     epochs: int = 0,
     weights: str = "",
     timeout_s: float = 0,
+    run_id: str = "",
+    kfp_task: str = "",
+    image: str = "",
+    namespace: str = "",
+    task_config: Any = None,
 ) -> dict[str, float]:
     """The body of a KFP training component; returns the final epoch's metrics.
 
     Locally the artifacts' paths are real directories and the replicas write there. On
     a cluster the replicas run in other pods, so they read and write the artifacts' URIs
     (gs://) and the model is then copied into the component's output path for KFP to
-    record.
+    record. `run_id` and `kfp_task` name the cluster job (a retried step adopts it);
+    `image` is the trainer image, `namespace` the training namespace and `task_config`
+    the task's KFP TaskConfig (GPUs, node selector, tolerations for the replicas).
     """
     from landmarks import storage
-    from landmarks.train.callbacks import HISTORY_FILE
+    from landmarks.train import HISTORY_FILE
 
     local = executor == "local"
+    spec: dict[str, Any] = {}
+    if not local:
+        from landmarks.tfjob.cluster import DEFAULT_NAMESPACE, DEFAULT_TTL_SECONDS
+
+        spec = {
+            "namespace": namespace or DEFAULT_NAMESPACE,
+            "ttl_seconds_after_finished": DEFAULT_TTL_SECONDS,
+            # Stops the job should this launcher die without a retry to adopt it.
+            "active_deadline_seconds": int(timeout_s) + 600 if timeout_s else None,
+        }
+        if image:
+            spec["image"] = image
     step = TrainingStep(
         stage=stage,
         data=splits_path if local else splits_uri,
@@ -157,6 +194,10 @@ def train_for_pipeline(
         overrides={"epochs": epochs} if epochs else {},
         weights=weights or None,
         timeout_s=timeout_s,
+        spec=spec,
+        run_id=run_id,
+        task=kfp_task or task_name,
+        placement=None if local else Placement.from_task_config(task_config),
     )
     run_training_step(step)
     if not local:

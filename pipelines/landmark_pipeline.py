@@ -3,15 +3,26 @@
 
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 from kfp.dsl import Artifact, Dataset, Model
 
 from components.evaluate import evaluate
 from components.ingest import ingest
 from components.split import split
 from components.train import train_stage1, train_stage2, train_stage3
+from landmarks import config
+from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
+from landmarks.tfjob.spec import GPU_RESOURCE
 
 PIPELINE_NAME = "landmark-recognition"
+# Where the TFJob replicas of the training steps run (not the steps' own pods: the training
+# components forward these through their TaskConfig). GKE's GPU pool, and kind's look-alike
+# of it (charts/landmarks-platform/ci/*-values.yaml). The trainer image and the GPU count
+# follow $LANDMARKS_TRAINER_VARIANT at compile time: `cpu` (kind) requests no GPU.
+TRAINER_IMAGE = config.image(config.trainer_role())
+GPUS_PER_WORKER = 1 if config.trainer_role() == config.TRAINER_VARIANTS["gpu"] else 0
+GPU_POOL_SELECTOR = {"cloud.google.com/gke-nodepool": "gpu-pool"}
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
 
 class PipelineOutputs(NamedTuple):
@@ -31,6 +42,18 @@ def _configure(task: dsl.PipelineTask, name: str) -> dsl.PipelineTask:
     return task
 
 
+def _on_gpu_pool(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """GPUs and the GPU pool for the task's TFJob replicas; the launcher pod stays on CPU."""
+    if GPUS_PER_WORKER:
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(GPUS_PER_WORKER)
+    for key, value in GPU_POOL_SELECTOR.items():
+        kubernetes.add_node_selector(task, key, value)
+    kubernetes.add_toleration(task, **GPU_TOLERATION)
+    # A cached step would skip launching its TFJob; a retried one adopts it instead.
+    task.set_caching_options(False)
+    return task
+
+
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__)
 def landmark_pipeline(
     metadata: str,
@@ -47,6 +70,8 @@ def landmark_pipeline(
     profile: str = "",
     weights: str = "",
     train_timeout_s: float = 0,
+    trainer_image: str = TRAINER_IMAGE,
+    training_namespace: str = DEFAULT_NAMESPACE,
 ) -> PipelineOutputs:
     """Landmark recognition from Google Landmarks-style metadata.
 
@@ -66,6 +91,9 @@ def landmark_pipeline(
         weights: Stage 2 and 3 base weights: `imagenet`, `none` or a no-top weights file
             (empty: imagenet).
         train_timeout_s: Fail a training step after this many seconds (0: no limit).
+        trainer_image: Image of the training TFJobs' replicas (cluster executor).
+        training_namespace: Namespace of the training TFJobs (cluster executor): where the
+            landmarks-platform chart is installed.
     """
     ingest_task = _configure(
         ingest(
@@ -93,6 +121,11 @@ def landmark_pipeline(
         "workers": workers,
         "profile": profile,
         "timeout_s": train_timeout_s,
+        "trainer_image": trainer_image,
+        "namespace": training_namespace,
+        # Name each TFJob after the run and the task, so a retried step adopts its job.
+        "run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        "kfp_task": dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
     }
     stage1 = _configure(train_stage1(splits=splits, **training), "train-stage1")
     # The seed's stage order: the smoke run must pass before the expensive models start.
@@ -108,8 +141,7 @@ def landmark_pipeline(
         train_stage3(splits=splits, weights=weights, **training), "train-stage3"
     ).after(vgg16, resnet50)
     for task in (stage1, vgg16, resnet50, stage3):
-        # A cached step would skip launching its TFJob; a retried one adopts it instead.
-        task.set_caching_options(False)
+        _on_gpu_pool(task)
     evaluation = _configure(
         evaluate(
             splits=splits,

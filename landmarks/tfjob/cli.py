@@ -1,10 +1,14 @@
-"""`landmarks tfjob`: write a training TFJob manifest, or run one as local processes.
+"""`landmarks tfjob`: write a training TFJob manifest, run one as local processes or on a cluster.
 
     landmarks tfjob render --name lenet --workers 2 -- --stage stage1 --data SPLIT --out MODEL
     landmarks tfjob run-local job.yaml --timeout 3600
+    landmarks tfjob run-cluster job.yaml --namespace landmarks-training --run-id R --task T
 
-`run-local` exits 0 when the job succeeded (per the operator's success policy) and 1
-when it failed or timed out; every replica's lines are prefixed `[worker-1] `.
+`run-local` and `run-cluster` exit 0 when the job succeeded (per the operator's success
+policy) and 1 when it failed or timed out; every replica's lines are prefixed `[worker-1] `.
+`run-cluster` uses $KUBECONFIG (or the pod's service account), deletes the job when it times
+out or is stopped (SIGTERM, Ctrl-C), and with `--run-id`/`--task` adopts the job an earlier
+run of the same command created.
 """
 
 from __future__ import annotations
@@ -75,6 +79,41 @@ def _run_local(args: argparse.Namespace) -> int:
     return 0 if result.succeeded else 1
 
 
+def _json_option(text: str | None, name: str) -> Any:
+    import json
+
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON: {err}", field=name) from None
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    from landmarks.tfjob.cluster import launch_identity, run_on_cluster
+    from landmarks.tfjob.placement import Placement
+
+    manifest = load_manifest(args.manifest)
+    if args.run_id or args.task:
+        task = args.task or manifest.get("metadata", {}).get("name", "tfjob")
+        manifest = launch_identity(args.run_id, task).apply(manifest)
+    placement = Placement(
+        node_selector=_json_option(args.node_selector, "--node-selector"),
+        tolerations=_json_option(args.tolerations, "--tolerations"),
+    ).with_gpus(args.gpus)
+    result = run_on_cluster(
+        manifest,
+        timeout=args.timeout,
+        namespace=args.namespace,
+        kubeconfig=args.kubeconfig,
+        placement=placement,
+        owner="auto" if args.owner else None,
+        stream_logs=not args.no_logs,
+    )
+    return 0 if result.succeeded else 1
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tfjob",
@@ -115,6 +154,27 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         help="seconds the other replicas get to finish once the job has succeeded",
     )
     run.set_defaults(func=_run_local)
+
+    cluster = sub.add_parser(
+        "run-cluster", help="submit a TFJob manifest to a cluster and follow it to the end"
+    )
+    cluster.add_argument("manifest", help="TFJob YAML file")
+    cluster.add_argument("--namespace", help="training namespace (default: the manifest's)")
+    cluster.add_argument("--kubeconfig", help="default: in-cluster, else $KUBECONFIG")
+    cluster.add_argument("--timeout", type=float, help="delete the job after this many seconds")
+    cluster.add_argument("--run-id", default="", help="name the job after this run and --task")
+    cluster.add_argument("--task", default="", help="step name (default: the manifest's name)")
+    cluster.add_argument("--gpus", type=int, help="GPUs per replica (default: cluster defaults)")
+    cluster.add_argument("--node-selector", help='JSON object, e.g. {"pool": "gpu"}')
+    cluster.add_argument("--tolerations", help="JSON array of tolerations")
+    cluster.add_argument(
+        "--no-owner",
+        dest="owner",
+        action="store_false",
+        help="do not make this pod (when run in one) the job's owner",
+    )
+    cluster.add_argument("--no-logs", action="store_true", help="do not stream replica logs")
+    cluster.set_defaults(func=_run_cluster)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,39 @@
 """The compiled pipeline's structure: what the KFP backend will actually run."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from landmarks import config
 from landmarks.config import COMPONENT_IMAGE
+from landmarks.errors import LandmarksError
 from pipelines.compile import compile_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+TRAINING_TASKS = ("train-stage1", "train-stage2", "train-stage2-2", "train-stage3")
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    path = compile_pipeline(tmp_path_factory.mktemp("compiled") / "pipeline.yaml")
-    documents = [doc for doc in yaml.safe_load_all(Path(path).read_text()) if doc]
+def compiled_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_pipeline(tmp_path_factory.mktemp("compiled") / "pipeline.yaml")
+
+
+@pytest.fixture(scope="module")
+def compiled(compiled_path: Path) -> dict:
+    documents = [doc for doc in yaml.safe_load_all(compiled_path.read_text()) if doc]
     return documents[0]
+
+
+@pytest.fixture(scope="module")
+def platform(compiled_path: Path) -> dict:
+    """The kfp-kubernetes settings per executor (the compiled file's second document)."""
+    documents = [doc for doc in yaml.safe_load_all(compiled_path.read_text()) if doc]
+    return documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
 def _tasks(compiled: dict) -> dict:
@@ -48,3 +68,88 @@ def test_metadata_is_the_only_required_parameter(compiled: dict) -> None:
     params = compiled["root"]["inputDefinitions"]["parameters"]
     required = {name for name, spec in params.items() if not spec.get("isOptional")}
     assert required == {"metadata"}
+
+
+def _default(compiled: dict, name: str) -> object:
+    return compiled["root"]["inputDefinitions"]["parameters"][name]["defaultValue"]
+
+
+def test_cluster_mode_trains_as_tfjobs_and_local_mode_as_processes(
+    compiled: dict, tmp_path: Path
+) -> None:
+    assert _default(compiled, "executor") == "cluster"
+    local = compile_pipeline(tmp_path / "local.yaml", mode="local")
+    assert _default(next(yaml.safe_load_all(local.read_text())), "executor") == "local"
+    with pytest.raises(LandmarksError, match="unknown mode 'docker'"):
+        compile_pipeline(tmp_path / "x.yaml", mode="docker")
+
+
+def test_training_tasks_run_the_trainer_image_named_after_their_run(compiled: dict) -> None:
+    assert _default(compiled, "trainer_image") == config.image(config.trainer_role())
+    assert _default(compiled, "training_namespace") == "landmarks-training"
+    for name in TRAINING_TASKS:
+        params = _tasks(compiled)[name]["inputs"]["parameters"]
+        assert params["trainer_image"] == {"componentInputParameter": "trainer_image"}
+        assert params["namespace"] == {"componentInputParameter": "training_namespace"}
+        # The backend fills these in; the launcher names the TFJob after them.
+        assert params["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+        assert params["kfp_task"]["runtimeValue"]["constant"] == "{{$.pipeline_task_name}}"
+
+
+def test_training_replicas_get_a_gpu_on_the_gpu_pool_not_the_launcher_pod(
+    compiled: dict, platform: dict
+) -> None:
+    components = compiled["components"]
+    for name in TRAINING_TASKS:
+        executor = f"exec-{name}"
+        resources = compiled["deploymentSpec"]["executors"][executor]["container"]["resources"]
+        assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+        assert resources["accelerator"]["resourceCount"] == "1"
+        assert platform[executor]["nodeSelector"]["labels"] == {
+            "cloud.google.com/gke-nodepool": "gpu-pool"
+        }
+        assert platform[executor]["tolerations"] == [GPU_TOLERATION]
+        # Passed through to the component (TaskConfig) rather than applied to its own pod.
+        component = components[_tasks(compiled)[name]["componentRef"]["name"]]
+        passthroughs = {
+            p["field"]: p.get("applyToTask", False) for p in component["taskConfigPassthroughs"]
+        }
+        for field in ("RESOURCES", "KUBERNETES_NODE_SELECTOR", "KUBERNETES_TOLERATIONS"):
+            assert passthroughs[field] is False, (name, field)
+    for name in ("ingest", "split", "evaluate"):
+        container = compiled["deploymentSpec"]["executors"][f"exec-{name}"]["container"]
+        assert "resources" not in container
+        assert f"exec-{name}" not in platform
+
+
+def test_training_tasks_are_never_cached(compiled: dict) -> None:
+    tasks = _tasks(compiled)
+    for name in TRAINING_TASKS:
+        assert not tasks[name]["cachingOptions"].get("enableCache"), name
+    assert tasks["ingest"]["cachingOptions"].get("enableCache") is True
+
+
+def test_cluster_pipeline_names_no_path_of_this_machine(compiled_path: Path) -> None:
+    text = compiled_path.read_text()
+    for local in (str(REPO), str(Path.home()), "/tmp/"):
+        assert local not in text
+
+
+def test_cpu_trainer_variant_compiles_without_gpus(tmp_path: Path) -> None:
+    # The trainer variant is read when the pipeline module is imported: a fresh process.
+    output = tmp_path / "cpu.yaml"
+    env = {**os.environ, "LANDMARKS_TRAINER_VARIANT": "cpu"}
+    subprocess.run(
+        [sys.executable, "-m", "pipelines.compile", str(output)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pipeline, platform_doc = list(yaml.safe_load_all(output.read_text()))
+    assert _default(pipeline, "trainer_image") == config.image("trainer-cpu")
+    executor = pipeline["deploymentSpec"]["executors"]["exec-train-stage1"]["container"]
+    assert "resources" not in executor
+    placement = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert placement["exec-train-stage1"]["tolerations"] == [GPU_TOLERATION]
