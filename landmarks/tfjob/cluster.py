@@ -83,6 +83,8 @@ SA_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 _KEY_LENGTH = 10
 _WATCH_SECONDS = 60  # one watch request; the deadline is checked at least this often
 _LOG_READ_TIMEOUT = 600  # a replica silent this long gets its log stream reopened
+_LOG_DRAIN_SECONDS = 5.0  # at most this long for the last lines once the job ended
+_LOG_QUIET_SECONDS = 1.0  # ... and only while lines keep coming
 _TERMINAL = ("Succeeded", "Failed")
 
 
@@ -379,6 +381,7 @@ class ClusterTFJob:
         self._pods: dict[str, _PodRecord] = {}
         self._threads: list[threading.Thread] = []
         self._streams: set[Any] = set()
+        self._last_line = 0.0
         self._seen_conditions: set[tuple[str, str, str]] = set()
         self.uid: str | None = None
 
@@ -733,6 +736,7 @@ class ClusterTFJob:
                     printed[key] = (last, shown)
                 record.tail.append(text)
                 self._emit(f"[{record.label}] {text}")
+                self._last_line = time.monotonic()
             return True
         finally:
             with self._lock:
@@ -740,7 +744,21 @@ class ClusterTFJob:
             with contextlib.suppress(Exception):
                 resp.release_conn()
 
-    def _stop_pods(self) -> None:
+    def _stop_pods(self, drain: float = 0.0) -> None:
+        """Stop following pods; with `drain`, first let the log streams go quiet or end.
+
+        A replica's last lines (a traceback, the final metrics) may still be on their way
+        when the job ends: a kubelet closes a finished container's stream once it has sent
+        everything, so wait up to `drain` seconds while lines keep coming.
+        """
+        deadline = time.monotonic() + drain
+        while time.monotonic() < deadline:
+            with self._lock:
+                streaming = bool(self._streams)
+                quiet = time.monotonic() - self._last_line
+            if not streaming or quiet > _LOG_QUIET_SECONDS:
+                break
+            time.sleep(0.1)
         self._stop.set()
         with self._lock:
             streams = list(self._streams)
@@ -826,8 +844,10 @@ class ClusterTFJob:
             job = self.submit(manifest)
             self.uid = job["metadata"]["uid"]
             self._start_pods()
+            drain = 0.0
             try:
                 final = self.wait(job, deadline)
+                drain = _LOG_DRAIN_SECONDS
             except DeadlinePassed:
                 why = self._why(None)
                 self.delete()
@@ -848,7 +868,7 @@ class ClusterTFJob:
                     raise Cancelled(f"{err}; TFJob {self.namespace}/{self.name} deleted") from None
                 raise
             finally:
-                self._stop_pods()
+                self._stop_pods(drain)
         if final is None:
             return self._result(
                 start,
