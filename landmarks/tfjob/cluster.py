@@ -452,6 +452,11 @@ class ClusterTFJob:
                 self._wait_gone(job["metadata"]["uid"])
                 continue
             self._say(f"adopting the job a previous attempt of this step created ({theirs})")
+            if _finished(job):
+                self._say(
+                    "it has ended already, so its result stands (delete the TFJob to train "
+                    f"again: kubectl -n {self.namespace} delete tfjob {self.name})"
+                )
             return self._adopt(job)
         raise LandmarksError(f"{what} keeps reappearing and disappearing; giving up")
 
@@ -579,17 +584,18 @@ class ClusterTFJob:
                         return dict(current)
                 backoff = self.poll_seconds
                 continue  # the watch request ended: open the next one
-            except ApiException as err:
-                if err.status != 410 and not _transient(err):
-                    raise _api_error(f"watch tfjobs {self.namespace}/{self.name}", err) from None
-                if err.status == 410:
-                    log.info("watch expired (410 Gone): reading the job again")
             except Exception as err:
-                if not _transient(err):
+                if isinstance(err, ApiException) and err.status == 410:
+                    # The version fell out of the API server's window: start from now.
+                    log.info("watch expired (410 Gone): reading the job again")
+                elif _transient(err):
+                    log.info("watch interrupted (%s): reading the job again", _short(err))
+                    time.sleep(min(backoff, 30))
+                    backoff *= 2
+                elif isinstance(err, ApiException):
+                    raise _api_error(f"watch tfjobs {self.namespace}/{self.name}", err) from None
+                else:
                     raise
-                log.info("watch interrupted (%s): reading the job again", err)
-                time.sleep(min(backoff, 30))
-                backoff *= 2
             # Resynchronise: the job as it is now, and a watch from there.
             try:
                 current = self.custom.get_namespaced_custom_object(
@@ -601,6 +607,7 @@ class ClusterTFJob:
                 if not _transient(err):
                     raise _api_error(f"get tfjobs {self.namespace}/{self.name}", err) from None
                 time.sleep(min(backoff, 30))
+                backoff *= 2
                 continue
             if current["metadata"]["uid"] != self.uid:
                 return None
@@ -814,10 +821,12 @@ class ClusterTFJob:
                 outcomes.append(outcome)
         return outcomes
 
-    def _why(self, job: Mapping[str, Any] | None) -> str:
-        """Events and pod states that explain a failure or a wait, for the message."""
+    def _why(self, known: str = "") -> str:
+        """Events and pod states that explain a failure or a wait (beyond `known`)."""
         notes = []
         for event in self._events():
+            if str(event.message) in known:
+                continue
             if event.type == "Warning" or (
                 event.reason == "ExitedWithCode" and not str(event.message).endswith("code 0")
             ):
@@ -849,7 +858,7 @@ class ClusterTFJob:
                 final = self.wait(job, deadline)
                 drain = _LOG_DRAIN_SECONDS
             except DeadlinePassed:
-                why = self._why(None)
+                why = self._why()
                 self.delete()
                 result = self._result(
                     start,
@@ -882,7 +891,7 @@ class ClusterTFJob:
         ok = condition.get("type") == "Succeeded"
         message = str(condition.get("message", ""))
         if not ok:
-            why = self._why(final)
+            why = self._why(message)
             message += f" ({why})" if why else ""
         return self._result(start, ok, str(condition.get("reason", "")), message, final)
 
