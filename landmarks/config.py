@@ -35,7 +35,8 @@ TRAINING_OPERATOR_VERSION = "v1.9.4"
 # the package version. Images bake their own registry and tag in (Dockerfile ENV), so code
 # running inside them resolves the same references.
 DEFAULT_REGISTRY = "ghcr.io/landmarks-platform"
-REGISTRY = os.environ.get("LANDMARKS_REGISTRY", DEFAULT_REGISTRY)
+# `or`: make exports the variables it passes on, so an unset one arrives as "".
+REGISTRY = os.environ.get("LANDMARKS_REGISTRY") or DEFAULT_REGISTRY
 # Build targets of images/Dockerfile; an image is `<registry>/landmarks-<role>:<tag>`.
 IMAGE_ROLES = ("component", "trainer", "trainer-cpu")
 # `gpu` (default) or `cpu`: which trainer image TFJobs run; kind clusters have no GPUs.

@@ -96,6 +96,12 @@ def test_references_follow_registry_and_tag_from_the_environment() -> None:
         config.image("gpu")
 
 
+def test_an_empty_registry_variable_means_the_default_registry() -> None:
+    # make exports LANDMARKS_REGISTRY to the deploy scripts even when nobody set it.
+    proc = _printer("image", "component", LANDMARKS_REGISTRY="", LANDMARKS_IMAGE_TAG="1.0")
+    assert proc.stdout.strip() == f"{config.DEFAULT_REGISTRY}/landmarks-component:1.0"
+
+
 def test_the_trainer_variant_picks_the_cpu_image_for_kind() -> None:
     code = "from landmarks.config import TRAINER_IMAGE; print(TRAINER_IMAGE)"
     env = {**os.environ, "LANDMARKS_IMAGE_TAG": "1.0", "LANDMARKS_TRAINER_VARIANT": "cpu"}
