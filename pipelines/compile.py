@@ -8,7 +8,6 @@ step's own pod (`local`); a run may still override it.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from kfp import compiler
@@ -19,6 +18,7 @@ from pipelines.landmark_pipeline import landmark_pipeline
 
 DEFAULT_OUTPUT = Path("build/pipeline.yaml")
 MODES = EXECUTORS
+REPO = Path(__file__).resolve().parents[1]
 
 
 def compile_pipeline(output: Path = DEFAULT_OUTPUT, mode: str = "cluster") -> Path:
@@ -34,19 +34,34 @@ def compile_pipeline(output: Path = DEFAULT_OUTPUT, mode: str = "cluster") -> Pa
 
 
 def check_no_local_paths(path: Path) -> None:
-    """Fail when the compiled pipeline names a path of this machine: a cluster has none."""
+    """Fail when the compiled pipeline names a path of this machine: a cluster has none.
+
+    Parameter defaults and task constants must be gs:// URIs, image references or plain
+    values; and nothing anywhere may name this checkout or home directory.
+    """
+    import yaml
+
     text = path.read_text()
-    here = {
-        str(Path(__file__).resolve().parents[1]),
-        str(Path.home()),
-        str(Path.cwd()),
-        os.environ.get("TMPDIR", "/tmp"),
-    }
-    found = sorted(p for p in here if len(p) > 1 and p in text)
+    spec = next(yaml.safe_load_all(text))
+    values = [
+        (f"parameter {name}", p.get("defaultValue"))
+        for name, p in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
+    ]
+    for task_name, task in spec["root"]["dag"]["tasks"].items():
+        for name, p in task.get("inputs", {}).get("parameters", {}).items():
+            values.append(
+                (f"task {task_name} input {name}", p.get("runtimeValue", {}).get("constant"))
+            )
+    found = [
+        f"{where}={value!r}"
+        for where, value in values
+        if isinstance(value, str) and value.startswith(("/", "~", "file:"))
+    ]
+    found += [f"the path {p}" for p in {str(REPO), str(Path.home())} if p in text]
     if found:
         raise LandmarksError(
-            f"{path}: the cluster pipeline names local paths ({', '.join(found)}); "
-            "pipeline parameter defaults must be gs:// URIs or empty"
+            f"{path}: the cluster pipeline names local paths ({'; '.join(sorted(found))}); "
+            "defaults must be gs:// URIs or empty"
         )
 
 

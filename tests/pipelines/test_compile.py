@@ -11,7 +11,7 @@ import yaml
 from landmarks import config
 from landmarks.config import COMPONENT_IMAGE
 from landmarks.errors import LandmarksError
-from pipelines.compile import compile_pipeline
+from pipelines.compile import check_no_local_paths, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINING_TASKS = ("train-stage1", "train-stage2", "train-stage2-2", "train-stage3")
@@ -131,8 +131,17 @@ def test_training_tasks_are_never_cached(compiled: dict) -> None:
 
 def test_cluster_pipeline_names_no_path_of_this_machine(compiled_path: Path) -> None:
     text = compiled_path.read_text()
-    for local in (str(REPO), str(Path.home()), "/tmp/"):
-        assert local not in text
+    assert str(REPO) not in text and str(Path.home()) not in text
+    check_no_local_paths(compiled_path)  # the check compile_pipeline runs in cluster mode
+
+
+def test_a_local_path_in_a_cluster_pipeline_is_refused(compiled_path: Path, tmp_path: Path) -> None:
+    spec, platform_doc = yaml.safe_load_all(compiled_path.read_text())
+    spec["root"]["inputDefinitions"]["parameters"]["labels"]["defaultValue"] = "/data/labels.csv"
+    leaky = tmp_path / "leaky.yaml"
+    leaky.write_text(yaml.safe_dump_all([spec, platform_doc]))
+    with pytest.raises(LandmarksError, match=r"parameter labels='/data/labels\.csv'"):
+        check_no_local_paths(leaky)
 
 
 def test_cpu_trainer_variant_compiles_without_gpus(tmp_path: Path) -> None:
