@@ -155,7 +155,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # The seed's recipe as is.
     "full": {},
     # A laptop or embedded-cluster demo: minutes, not days.
-    "demo": {"epochs": 3, "image_size": 64, "batch_size": 32, "max_images_per_class": 40},
+    "demo": {"epochs": 10, "image_size": 64, "batch_size": 32, "max_images_per_class": 40},
     # CI and tests: seconds per epoch on two shared cores.
     "tiny": {"epochs": 2, "image_size": 32, "batch_size": 8, "max_images_per_class": 8},
 }

@@ -6,9 +6,11 @@ preprocessing, so evaluation and serving feed raw pixels and cannot get it wrong
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +72,24 @@ def _lenet5(cfg: TrainConfig, num_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="lenet5")
 
 
-def _weights_file(uri: str) -> str:
-    """A local path for a weights file given as a local or gs:// path."""
+@contextlib.contextmanager
+def _weights_file(uri: str) -> Iterator[str]:
+    """A local path for a weights file given as a local or gs:// path (a copy is removed)."""
     if not storage.is_gcs(uri):
         if not Path(uri).is_file():
             raise InputError("no such weights file", file=uri, field="weights")
-        return uri
+        yield uri
+        return
     if not storage.exists(uri):
         raise InputError("no such weights object", file=uri, field="weights")
     suffix = "".join(Path(storage.split_gcs(uri)[1]).suffixes) or ".h5"
     fd, local = tempfile.mkstemp(prefix="landmarks-weights-", suffix=suffix)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(storage.read_bytes(uri))
-    return local
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(storage.read_bytes(uri))
+        yield local
+    finally:
+        Path(local).unlink(missing_ok=True)
 
 
 def _base(cfg: TrainConfig) -> keras.Model:
@@ -103,9 +110,9 @@ def _base(cfg: TrainConfig) -> keras.Model:
                 f"{IMAGENET_FILES[cfg.model]} (or gs://...); --weights none trains from "
                 "scratch"
             ) from None
-    local = _weights_file(cfg.weights)
     try:
-        return build(include_top=False, weights=local, input_shape=shape)
+        with _weights_file(cfg.weights) as local:
+            return build(include_top=False, weights=local, input_shape=shape)
     except (ValueError, OSError, KeyError, tf.errors.OpError) as err:
         raise InputError(
             f"not a weights file for {cfg.model} without its top (include_top=False): {err}",
@@ -159,9 +166,9 @@ def build_model(cfg: TrainConfig, num_classes: int) -> keras.Model:
     if cfg.model == "lenet5":
         model = _lenet5(cfg, num_classes)
         if cfg.weights != "none":
-            local = _weights_file(cfg.weights)
             try:
-                model.load_weights(local)
+                with _weights_file(cfg.weights) as local:
+                    model.load_weights(local)
             except (ValueError, OSError, KeyError, tf.errors.OpError) as err:
                 raise InputError(
                     f"not a weights file for lenet5 with {num_classes} classes: {err}",

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
@@ -130,24 +131,46 @@ def train_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
+@dataclass(frozen=True)
+class EvalPlan:
+    """How every worker walks its validation shard: same step count, no empty batch."""
+
+    batch: int  # per worker
+    steps: int
+
+
+def eval_plan(num_images: int, per_replica_batch: int, num_workers: int) -> EvalPlan | None:
+    """A validation batch size that gives every worker the same number of non-empty batches.
+
+    Shards differ by at most one image. When the smaller shard is a multiple of the batch
+    size, the larger one needs one more step, and the other worker would have to run it
+    on an empty batch, which TensorFlow's oneDNN convolutions reject ("input depth must be
+    evenly divisible by filter depth"). So the batch size is the largest one up to the
+    training batch (or the next one above it) that does not divide the smaller shard.
+    None when some worker would get no validation image at all.
+    """
+    smaller, larger = num_images // num_workers, -(-num_images // num_workers)
+    if smaller == 0:
+        return None
+    batch = per_replica_batch
+    if smaller != larger:
+        candidates = [*range(per_replica_batch, 1, -1), *range(per_replica_batch + 1, larger + 2)]
+        batch = next(b for b in candidates if smaller % b)
+    return EvalPlan(batch, math.ceil(larger / batch))
+
+
 def eval_dataset(
     paths: Sequence[str],
     labels: Sequence[int],
     cfg: TrainConfig,
+    batch: int,
     ctx: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """This worker's shard of a validation set, once, in order, unaugmented."""
     ds = _shard(paths, labels, ctx).map(_decode_fn(cfg.image_size), num_parallel_calls=AUTOTUNE)
     if cfg.cache:
         ds = ds.cache()
-    return ds.batch(_per_replica_batch(cfg, ctx)).prefetch(AUTOTUNE)
-
-
-def eval_steps(num_images: int, cfg: TrainConfig, num_workers: int) -> int:
-    """Steps that cover every worker's validation shard (shards differ by one image)."""
-    per_replica = cfg.batch_size // num_workers
-    largest_shard = math.ceil(num_images / num_workers)
-    return max(1, math.ceil(largest_shard / per_replica))
+    return ds.batch(batch).prefetch(AUTOTUNE)
 
 
 def find_unreadable(paths: Sequence[str], size: int) -> tuple[str, str] | None:

@@ -66,6 +66,12 @@ def train(
             field="batch_size",
         )
     split = load_split(stage_locally(data, stage_dir), cfg.max_images_per_class)
+    if len(split.train) < replica.num_workers:
+        raise InputError(
+            f"{len(split.train)} training images cannot be shared among "
+            f"{replica.num_workers} workers",
+            file=storage.join(data, "train"),
+        )
     checkpoint_dir = checkpoint_dir or default_checkpoint_dir(out)
     log.info(
         "%s: %s on %d classes, %d workers (chief: %s), checkpoints in %s",
@@ -110,16 +116,26 @@ def _fit_and_save(
             shard_ids.append(ctx.input_pipeline_id)
             return pipeline.train_dataset(split.train.paths, split.train.labels, cfg, ctx)
 
-        def eval_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-            return pipeline.eval_dataset(split.validation.paths, split.validation.labels, cfg, ctx)
-
         train_ds = strategy.distribute_datasets_from_function(train_fn)
         steps = math.ceil(len(split.train) / cfg.batch_size)
         fit_kwargs: dict[str, Any] = {}
-        if len(split.validation):
+        plan = pipeline.eval_plan(
+            len(split.validation), cfg.batch_size // replica.num_workers, replica.num_workers
+        )
+        if plan is not None:
+
+            def eval_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+                return pipeline.eval_dataset(
+                    split.validation.paths, split.validation.labels, cfg, plan.batch, ctx
+                )
+
             fit_kwargs["validation_data"] = strategy.distribute_datasets_from_function(eval_fn)
-            fit_kwargs["validation_steps"] = pipeline.eval_steps(
-                len(split.validation), cfg, replica.num_workers
+            fit_kwargs["validation_steps"] = plan.steps
+        elif len(split.validation):
+            log.warning(
+                "%d validation images cannot be shared among %d workers; no validation",
+                len(split.validation),
+                replica.num_workers,
             )
 
         checkpoints = cb.DirMirror(checkpoint_dir, work / "checkpoint")

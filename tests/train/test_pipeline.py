@@ -103,20 +103,42 @@ def test_width_shift_moves_content_along_rows_only() -> None:
 def test_each_worker_reads_a_disjoint_shard_of_the_files(tmp_path: Path) -> None:
     import tensorflow as tf
 
-    from landmarks.train.pipeline import eval_dataset, eval_steps
+    from landmarks.train.pipeline import eval_dataset
 
     paths = []
     for i in range(11):
         path = tmp_path / f"{i}.jpg"
         path.write_bytes(_jpeg(32, 32))
         paths.append(str(path))
-    cfg = resolve_config("stage1", "tiny", {"batch_size": 4})
+    cfg = resolve_config("stage1", "tiny")
     seen = []
     for worker in range(2):
         ctx = tf.distribute.InputContext(2, worker, 2)
         labels = list(range(11))
-        seen.append([int(y) for _, ys in eval_dataset(paths, labels, cfg, ctx) for y in ys])
+        seen.append([int(y) for _, ys in eval_dataset(paths, labels, cfg, 4, ctx) for y in ys])
     assert sorted(seen[0] + seen[1]) == list(range(11))
     assert not set(seen[0]) & set(seen[1])
-    # Per-replica batch 2: the larger shard (6 images) needs 3 steps.
-    assert eval_steps(11, cfg, 2) == 3
+
+
+@pytest.mark.parametrize(
+    ("images", "batch", "workers"),
+    [(9, 4, 2), (11, 4, 2), (100, 8, 3), (48, 4, 4), (49, 4, 4), (13, 1, 2), (3, 64, 2), (7, 7, 1)],
+)
+def test_validation_plan_gives_every_worker_equal_non_empty_batches(
+    images: int, batch: int, workers: int
+) -> None:
+    from landmarks.train.pipeline import eval_plan
+
+    plan = eval_plan(images, batch, workers)
+    assert plan is not None
+    shards = [len(range(w, images, workers)) for w in range(workers)]
+    batches = [-(-shard // plan.batch) for shard in shards]
+    assert batches == [plan.steps] * workers
+    assert plan.batch <= max(batch, max(shards) + 1)
+
+
+def test_validation_is_skipped_when_a_worker_would_get_no_image() -> None:
+    from landmarks.train.pipeline import eval_plan
+
+    assert eval_plan(1, 4, 2) is None
+    assert eval_plan(0, 4, 1) is None

@@ -116,6 +116,35 @@ def test_two_workers_learn_like_one_process(tmp_path: Path, run_trainer: RunTrai
 
 
 @pytest.mark.slow
+def test_chief_and_worker_train_and_only_the_chief_writes(tiny_split: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    manifest = training_job(
+        "with-chief",
+        stage="stage1",
+        data=str(tiny_split),
+        out=str(out),
+        profile="tiny",
+        overrides={"epochs": 2},
+        workers=1,
+        chief=True,
+    ).to_manifest()
+    log = io.StringIO()
+    result = LocalTFJob(manifest, timeout=240, output=log, extra_env=TRAINER_ENV).run()
+    assert result.succeeded, log.getvalue()[-3000:]
+    text = log.getvalue()
+    assert "[chief-0] " in text and "chief-0: lenet5 on 3 classes, 2 workers (chief: True)" in text
+    assert "worker-0: lenet5 on 3 classes, 2 workers (chief: False)" in text
+    assert [e["epoch"] for e in _history(out)] == [1, 2]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "history.json",
+        "label_map.csv",
+        "logs",
+        "model.keras",
+    ]
+
+
+@pytest.mark.slow
 def test_killed_worker_is_restarted_and_training_resumes(tmp_path: Path) -> None:
     split = make_split(tmp_path / "split", classes=3, train=80, validation=6)
     out = tmp_path / "model"
