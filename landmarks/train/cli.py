@@ -101,6 +101,15 @@ def _peer_lost(err: BaseException) -> bool:
     return isinstance(err, tf.errors.OpError) and any(m in text for m in _PEER_LOST_MARKERS)
 
 
+def _message(err: BaseException) -> str:
+    """The error's text; TensorFlow's graph-function and op-name decorations removed."""
+    if "tensorflow" in type(err).__module__:
+        from landmarks.train.pipeline import op_reason
+
+        return op_reason(str(err))
+    return str(err)
+
+
 def _execute(args: argparse.Namespace, replica: Replica) -> int:
     overrides = parse_overrides(args.overrides)
     if args.weights:
@@ -145,14 +154,14 @@ def run(args: argparse.Namespace) -> int:
         if replica.distributed and _peer_lost(err):
             print(
                 f"error: lost contact with a peer worker ({type(err).__name__}: "
-                f"{str(err).strip().splitlines()[0]}); exiting {EXIT_RETRYABLE} so the "
+                f"{_message(err)}); exiting {EXIT_RETRYABLE} so the "
                 "operator restarts this replica, which resumes from the last checkpoint",
                 file=sys.stderr,
             )
             code = EXIT_RETRYABLE
         else:
             traceback.print_exc()
-            print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+            print(f"error: {type(err).__name__}: {_message(err)}", file=sys.stderr)
             code = EXIT_ERROR
     if replica.distributed:
         sys.stdout.flush()

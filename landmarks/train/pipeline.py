@@ -185,11 +185,11 @@ def find_unreadable(paths: Sequence[str], size: int) -> tuple[str, str] | None:
         try:
             decode_image(tf.io.read_file(path), size)
         except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
-            return path, _op_reason(err.message)
+            return path, op_reason(err.message)
     return None
 
 
-def _op_reason(message: str) -> str:
+def op_reason(message: str) -> str:
     """TensorFlow's op error without the graph-function and op-name decorations."""
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message.strip().splitlines()[0])
     return re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
