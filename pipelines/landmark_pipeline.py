@@ -56,7 +56,7 @@ def _on_gpu_pool(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__)
 def landmark_pipeline(
-    metadata: str,
+    metadata: str = "",
     labels: str = "",
     images_dir: str = "",
     ingest_limit: int = 0,
@@ -65,6 +65,8 @@ def landmark_pipeline(
     top_k: int = 0,
     max_per_class: int = 0,
     seed: int = 42,
+    embedded_classes: int = 6,
+    embedded_images_per_class: int = 40,
     executor: str = "cluster",
     workers: int = 2,
     profile: str = "",
@@ -76,7 +78,8 @@ def landmark_pipeline(
     """Landmark recognition from Google Landmarks-style metadata.
 
     Args:
-        metadata: `id,url,landmark_id` CSV (local path or gs://).
+        metadata: `id,url,landmark_id` CSV (local path or gs://). Empty: the embedded
+            synthetic dataset, generated and served on 127.0.0.1 inside the ingest step.
         labels: Optional `landmark_id,category` CSV.
         images_dir: Optional directory of GLDv2 tar shards or unpacked images.
         ingest_limit: Only ingest the first N rows (0: all).
@@ -84,7 +87,9 @@ def landmark_pipeline(
         min_images: Keep landmarks with at least this many valid images.
         top_k: Keep the K landmarks with most images (0: all).
         max_per_class: Cap on images per landmark (0: none).
-        seed: Seed of the split.
+        seed: Seed of the split and of the embedded dataset.
+        embedded_classes: Landmarks of the embedded dataset (2-10).
+        embedded_images_per_class: Valid images per landmark of the embedded dataset.
         executor: Where training jobs run: `cluster` (TFJobs) or `local` (processes).
         workers: Data-parallel workers per training job.
         profile: Trainer profile (`demo`, `tiny`); empty for the seed's full recipe.
@@ -99,6 +104,9 @@ def landmark_pipeline(
         ingest(
             metadata=metadata,
             labels=labels,
+            embedded_classes=embedded_classes,
+            embedded_images_per_class=embedded_images_per_class,
+            seed=seed,
             images_dir=images_dir,
             limit=ingest_limit,
             workers=ingest_workers,

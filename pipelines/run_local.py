@@ -1,8 +1,9 @@
 """Run the whole pipeline on this machine: `python -m pipelines.run_local`.
 
-No cluster and no cloud: the embedded synthetic dataset is generated, served over
-HTTP on 127.0.0.1 (so ingest exercises its real download path), and the pipeline runs
-under KFP's local SubprocessRunner in the current virtualenv.
+No cluster and no cloud: the pipeline runs under KFP's local SubprocessRunner in the
+current virtualenv; its ingest step generates the embedded synthetic dataset and
+downloads it over HTTP from 127.0.0.1 (so ingest exercises its real download path);
+training steps run their TFJobs as local processes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 
 from kfp import local
 
-from landmarks import synthetic
 from pipelines.landmark_pipeline import landmark_pipeline
 
 DEFAULT_WORKDIR = Path("build/demo")
@@ -31,35 +31,26 @@ def run_demo(
     profile: str,
     weights: str,
 ) -> dict[str, str]:
-    """Generate and serve the embedded dataset, run the pipeline, return its output paths."""
-    workdir = workdir.resolve()
-    data_dir = workdir / "data"
-    with synthetic.serve(data_dir) as base_url:
-        synthetic.generate(
-            data_dir,
-            classes=classes,
-            images_per_class=images_per_class,
-            seed=seed,
-            base_url=base_url,
-        )
-        print(f"embedded dataset: {data_dir} served at {base_url}", flush=True)
-        # use_venv=False: tasks run in this interpreter, which already has the package;
-        # a per-task venv would pip install from an index on every step.
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False),
-            pipeline_root=str(workdir / "runs"),
-        )
-        run = landmark_pipeline(
-            metadata=str(data_dir / "train.csv"),
-            labels=str(data_dir / "train_label_to_category.csv"),
-            seed=seed,
-            executor="local",
-            workers=workers,
-            profile=profile,
-            # No hub downloads here: stages 2 and 3 start from random weights unless a
-            # no-top weights file is given.
-            weights=weights,
-        )
+    """Run the pipeline on the embedded dataset; return the paths of its outputs."""
+    # use_venv=False: tasks run in this interpreter, which already has the package; a
+    # per-task venv would pip install from an index on every step.
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(workdir.resolve() / "runs"),
+    )
+    run = landmark_pipeline(
+        # No metadata: ingest generates the embedded dataset and downloads it from a
+        # server on 127.0.0.1.
+        embedded_classes=classes,
+        embedded_images_per_class=images_per_class,
+        seed=seed,
+        executor="local",
+        workers=workers,
+        profile=profile,
+        # No hub downloads here: stages 2 and 3 start from random weights unless a no-top
+        # weights file is given.
+        weights=weights,
+    )
     return {name: artifact.path for name, artifact in run.outputs.items()}
 
 

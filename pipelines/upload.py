@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import inspect
 import json
 import logging
 import sys
@@ -104,15 +103,10 @@ def load_package(path: Path) -> Package:
 
 
 def compile_package(output: Path) -> Path:
-    """Compile for the cluster (`pipelines.compile` in cluster mode once it has one)."""
-    from pipelines import compile as compile_module
+    """Compile the pipeline in cluster mode (training steps launch TFJobs)."""
+    from pipelines.compile import compile_pipeline
 
-    if "mode" in inspect.signature(compile_module.compile_pipeline).parameters:
-        return compile_module.compile_pipeline(output, mode="cluster")
-    # TODO(launcher): pipelines.compile has no cluster mode yet; when the TFJob launcher
-    # lands, compile_pipeline(output, mode="cluster") is taken above without a change here.
-    log.warning("pipelines.compile has no cluster mode yet: uploading its default pipeline")
-    return compile_module.compile_pipeline(output)
+    return compile_pipeline(output, mode="cluster")
 
 
 def check_reachable(host: str, timeout: float = 5.0) -> None:

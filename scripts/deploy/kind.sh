@@ -39,9 +39,9 @@ test_run() {
   require kubectl cluster
   cluster_exists || die "no kind cluster $KIND_CLUSTER: run make kind-up first"
   local params=() p
-  # TODO(launcher): the default arguments assume the cluster-mode pipeline's parameters
-  # (pipelines.compile --mode cluster); pipelines.upload names any the pipeline lacks.
-  read -r -a params <<<"${KIND_TEST_PARAMS:-workers=2 ingest_limit=200 top_k=3}"
+  # No metadata: the ingest step generates the embedded dataset inside its pod. CPU workers,
+  # the tiny trainer profile, and no ImageNet download (kind nodes may have no internet).
+  read -r -a params <<<"${KIND_TEST_PARAMS:-workers=2 profile=tiny weights=none embedded_images_per_class=20}"
   local args=()
   for p in "${params[@]}"; do args+=(--param "$p"); done
   trap stop_port_forward EXIT

@@ -139,10 +139,20 @@ def test_unknown_run_parameter_is_refused_before_the_api_is_called(
 
 
 def test_a_run_without_a_required_parameter_is_refused_naming_it(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+    kfp_api: FakeKfpServer,
+    compiled_pipeline: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The project's pipeline needs no parameter (it defaults to the embedded dataset):
+    # make `metadata` required in a copy of it.
+    docs = list(yaml.safe_load_all(compiled_pipeline.read_text()))
+    metadata = docs[0]["root"]["inputDefinitions"]["parameters"]["metadata"]
+    del metadata["defaultValue"], metadata["isOptional"]
+    package = tmp_path / "needs-metadata.yaml"
+    package.write_text(yaml.safe_dump_all(docs))
     code = upload.main(
-        ["--host", kfp_api.url, "--package", str(compiled_pipeline), "--version", "1",
+        ["--host", kfp_api.url, "--package", str(package), "--version", "1",
          "--run", "--param", "seed=3"]
     )  # fmt: skip
 

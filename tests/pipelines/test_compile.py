@@ -64,10 +64,10 @@ def test_tasks_stream_logs_unbuffered(compiled: dict) -> None:
         assert {"name": "PYTHONUNBUFFERED", "value": "1"} in env
 
 
-def test_metadata_is_the_only_required_parameter(compiled: dict) -> None:
+def test_a_run_needs_no_parameter_it_ingests_the_embedded_dataset(compiled: dict) -> None:
     params = compiled["root"]["inputDefinitions"]["parameters"]
-    required = {name for name, spec in params.items() if not spec.get("isOptional")}
-    assert required == {"metadata"}
+    assert [name for name, spec in params.items() if not spec.get("isOptional")] == []
+    assert params["metadata"]["defaultValue"] == ""
 
 
 def _default(compiled: dict, name: str) -> object:
