@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,15 +40,6 @@ def write_variant(
 
 
 @pytest.fixture(scope="session")
-def kubectl_bin() -> Path:
+def kubectl_bin(k8s_bin: Path) -> Path:
     """The pinned kubectl of scripts/k8s-tools.sh (installed once per machine)."""
-    proc = subprocess.run(
-        [str(REPO / "scripts" / "k8s-tools.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/k8s-tools.sh could not provide kubectl:\n{proc.stderr}")
-    return Path(proc.stdout.strip()) / "kubectl"
+    return k8s_bin / "kubectl"

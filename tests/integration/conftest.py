@@ -87,18 +87,9 @@ def custom(admin: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def helm(admin_kubeconfig: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def helm(admin_kubeconfig: Path, k8s_bin: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """The pinned helm (scripts/k8s-tools.sh), talking to the cluster as admin."""
-    proc = subprocess.run(
-        [str(REPO / "scripts" / "k8s-tools.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/k8s-tools.sh could not provide helm:\n{proc.stderr}")
-    binary = Path(proc.stdout.strip()) / "helm"
+    binary = k8s_bin / "helm"
     env = {**os.environ, "KUBECONFIG": str(admin_kubeconfig)}
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -22,17 +22,8 @@ from tests.tfjob.test_spec import _unknown_fields
 
 
 @pytest.fixture(scope="module")
-def helm() -> Helm:
-    proc = subprocess.run(
-        [str(REPO / "scripts" / "k8s-tools.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/k8s-tools.sh could not provide helm:\n{proc.stderr}")
-    return Helm(Path(proc.stdout.strip()) / "helm")
+def helm(k8s_bin: Path) -> Helm:
+    return Helm(k8s_bin / "helm")
 
 
 def _launcher_manifest(defaults: dict[str, Any]) -> dict[str, Any]:
