@@ -12,8 +12,6 @@ import io
 import json
 import logging
 import math
-import os
-import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,12 +23,12 @@ from tqdm import tqdm
 
 from landmarks import storage
 from landmarks.errors import InputError
+from landmarks.train import HISTORY_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
+
 LABEL_MAP_FILE = "label_map.csv"
-HISTORY_FILE = "history.json"
 CONFIG_FILE = "config.json"
 MANIFEST_FILE = "manifest.csv"
 TEST_DIR = "test"
@@ -235,25 +233,15 @@ def list_distractors(root: str, workdir: Path) -> list[TestImage]:
     return sorted(images, key=lambda im: (im.image_id, im.source))
 
 
-def load_model(model_dir: str, workdir: Path) -> Any:
-    """Load `model.keras` from a model dir (local or gs://) with tf_keras.
+def load_model(model_dir: str) -> Any:
+    """Load a trained model (local or gs://) with the trainer's own loader."""
+    from landmarks.train import load_model as load_trained
 
-    The one place that knows how a trained model is stored: switch to the trainer's own
-    loader here if it ever provides one.
-    """
     uri = storage.join(model_dir, MODEL_FILE)
     if not storage.exists(uri):
         raise InputError("model file not found; did training finish?", file=uri)
-    local = Path(uri)
-    if storage.is_gcs(uri):
-        local = workdir / "models" / re.sub(r"[^A-Za-z0-9._-]", "_", model_dir) / MODEL_FILE
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(storage.read_bytes(uri))
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tf_keras
-
     try:
-        return tf_keras.models.load_model(str(local), compile=False)
+        return load_trained(model_dir)
     except Exception as err:  # tf_keras raises many types for a bad file
         raise InputError(f"cannot load the model: {err}", file=uri) from err
 
@@ -295,39 +283,12 @@ class Predictions:
 
 
 def _decode(path: Any, size: int) -> Any:
-    """Image file -> float32 [size, size, 3], pixels 0..255, as the trainer feeds its models.
+    """Image file -> float32 [size, size, 3], pixels 0..255, exactly as the trainer feeds
+    its models: any difference shows up as lost accuracy (a plain decode-then-resize
+    changed 5% of a LeNet's top-1 answers)."""
+    from landmarks.train.pipeline import load_image
 
-    Any difference from the trainer's decoding shows up as lost accuracy (measured: a plain
-    decode-then-resize changed 5% of a LeNet's top-1 answers on 96 px images at 32 px), so
-    this follows the trainer's recipe: JPEGs are shrunk by libjpeg while decoding (DCT
-    scaling by 2, 4 or 8, integer-fast DCT) to no less than `size`, then resized
-    bilinearly and rounded to uint8. Other formats (PNG) are decoded whole. Replace this
-    with the trainer's own loader once it is a stable shared API: one recipe, one place.
-    """
-    import tensorflow as tf
-
-    raw = tf.io.read_file(path)
-
-    def jpeg() -> Any:
-        shape = tf.io.extract_jpeg_shape(raw)
-        shortest = tf.minimum(shape[0], shape[1])
-        # 0, 1, 2 or 3: how many halvings still leave `size` pixels on the shorter side.
-        halvings = sum(tf.cast(shortest >= f * size, tf.int32) for f in (2, 4, 8))
-        return tf.switch_case(
-            halvings,
-            [
-                lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r, dct_method="INTEGER_FAST")
-                for r in (1, 2, 4, 8)
-            ],
-        )
-
-    def other() -> Any:
-        return tf.io.decode_image(raw, channels=3, expand_animations=False)
-
-    image = tf.cond(tf.io.is_jpeg(raw), jpeg, other)
-    image.set_shape([None, None, 3])
-    resized = tf.image.resize(image, (size, size), method="bilinear")
-    return tf.cast(tf.saturate_cast(tf.round(resized), tf.uint8), tf.float32)
+    return load_image(path, size)
 
 
 def _find_unreadable(images: Sequence[TestImage], size: int, err: Exception) -> InputError:

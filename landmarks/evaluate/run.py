@@ -273,7 +273,7 @@ def _evaluate_model(
     workdir: Path,
 ) -> tuple[ModelEvaluation, predict.Predictions, dict[str, bytes]]:
     """Predict with one model, score it and write its files under `out/<name>/` at once."""
-    model = predict.load_model(prep.model_dir, workdir)
+    model = predict.load_model(prep.model_dir)
     model_uri = storage.join(prep.model_dir, predict.MODEL_FILE)
     n_out = model.output_shape[-1]
     if n_out != len(split_map):

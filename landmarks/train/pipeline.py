@@ -32,7 +32,28 @@ DECODED_SHUFFLE_BUFFER = 4096
 
 
 def decode_image(raw: tf.Tensor, size: int) -> tf.Tensor:
-    """JPEG bytes -> uint8 [size, size, 3] (grayscale and CMYK become RGB).
+    """Image bytes -> uint8 [size, size, 3] (grayscale and CMYK become RGB).
+
+    Ingest stores JPEGs only; other formats (a PNG distractor handed to the evaluation)
+    are decoded whole and resized the same way.
+    """
+    return tf.cond(
+        tf.io.is_jpeg(raw), lambda: _decode_jpeg(raw, size), lambda: _decode_other(raw, size)
+    )
+
+
+def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
+    return tf.saturate_cast(tf.round(tf.image.resize(image, [size, size])), tf.uint8)
+
+
+def _decode_other(raw: tf.Tensor, size: int) -> tf.Tensor:
+    image = tf.io.decode_image(raw, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return tf.ensure_shape(_resize(image, size), [size, size, 3])
+
+
+def _decode_jpeg(raw: tf.Tensor, size: int) -> tf.Tensor:
+    """JPEG bytes -> uint8 [size, size, 3].
 
     Large images are shrunk while decoding (libjpeg's DCT scaling by 2, 4 or 8), several
     times faster than decoding at full size and resizing afterwards; a bilinear resize
@@ -57,9 +78,7 @@ def decode_image(raw: tf.Tensor, size: int) -> tf.Tensor:
         return tf.io.decode_jpeg(raw, channels=3, ratio=ratio, dct_method="INTEGER_FAST")
 
     def shrink(ratio: int) -> Any:
-        return lambda: tf.saturate_cast(
-            tf.round(tf.image.resize(decode(ratio), [size, size])), tf.uint8
-        )
+        return lambda: _resize(decode(ratio), size)
 
     image = tf.switch_case(branch, [lambda: decode(1), shrink(1), shrink(2), shrink(4), shrink(8)])
     return tf.ensure_shape(image, [size, size, 3])
