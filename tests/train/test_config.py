@@ -82,3 +82,11 @@ def test_saved_config_round_trips() -> None:
     cfg = resolve_config("stage2-resnet50", "tiny")
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert isinstance(TrainConfig().validate(), TrainConfig)
+
+
+def test_demo_profile_keeps_the_seeds_128px_smoke_run_and_shrinks_the_big_models() -> None:
+    assert resolve_config("stage1", "demo").image_size == 128
+    for stage in ("stage2-vgg16", "stage2-resnet50", "stage3"):
+        assert resolve_config(stage, "demo").image_size == 64
+    # A command-line override still has the last word.
+    assert resolve_config("stage1", "demo", {"image_size": 96}).image_size == 96
