@@ -73,23 +73,31 @@ def _lenet5(cfg: TrainConfig, num_classes: int) -> keras.Model:
 
 
 @contextlib.contextmanager
-def _weights_file(uri: str) -> Iterator[str]:
-    """A local path for a weights file given as a local or gs:// path (a copy is removed)."""
+def _local_copy(uri: str, missing: str, field: str | None = None) -> Iterator[str]:
+    """A local path for a local or gs:// file; a downloaded copy is removed afterwards.
+
+    `missing` is the error's reason when there is no such file.
+    """
     if not storage.is_gcs(uri):
         if not Path(uri).is_file():
-            raise InputError("no such weights file", file=uri, field="weights")
+            raise InputError(missing, file=uri, field=field)
         yield uri
         return
     if not storage.exists(uri):
-        raise InputError("no such weights object", file=uri, field="weights")
+        raise InputError(missing, file=uri, field=field)
     suffix = "".join(Path(storage.split_gcs(uri)[1]).suffixes) or ".h5"
-    fd, local = tempfile.mkstemp(prefix="landmarks-weights-", suffix=suffix)
+    fd, local = tempfile.mkstemp(prefix="landmarks-", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(storage.read_bytes(uri))
         yield local
     finally:
         Path(local).unlink(missing_ok=True)
+
+
+def _weights_file(uri: str) -> contextlib.AbstractContextManager[str]:
+    """A local path for a weights file given as a local or gs:// path."""
+    return _local_copy(uri, "no such weights file", field="weights")
 
 
 def _base(cfg: TrainConfig) -> keras.Model:
@@ -202,17 +210,5 @@ def build_model(cfg: TrainConfig, num_classes: int) -> keras.Model:
 def load_saved_model(model_dir: str, compile: bool = False) -> keras.Model:
     from landmarks.train import MODEL_FILE
 
-    uri = storage.join(model_dir, MODEL_FILE)
-    if storage.is_gcs(uri):
-        fd, local = tempfile.mkstemp(prefix="landmarks-model-", suffix=".keras")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(storage.read_bytes(uri))
-    else:
-        local = uri
-        if not Path(local).is_file():
-            raise InputError("no trained model here", file=local)
-    try:
+    with _local_copy(storage.join(model_dir, MODEL_FILE), "no trained model here") as local:
         return keras.models.load_model(local, compile=compile)
-    finally:
-        if local != uri:
-            Path(local).unlink(missing_ok=True)
