@@ -20,6 +20,9 @@ def _ratios(text: str) -> tuple[float, float, float]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from landmarks.split import SplitOptions  # light: no pandas, no TensorFlow
+
+    defaults = SplitOptions(ingest_dir="", out="")
     parser = subparsers.add_parser(
         "split",
         help="stratified train/validation/test class folders from an ingest output",
@@ -32,19 +35,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ingest-dir", required=True, help="ingest output (local or gs://)")
     parser.add_argument("--out", required=True, help="output directory (local or gs://)")
     parser.add_argument(
-        "--min-images", type=int, default=3, help="minimum distinct valid images per landmark"
+        "--min-images",
+        type=int,
+        default=defaults.min_images,
+        help="minimum distinct valid images per landmark",
     )
-    parser.add_argument("--top-k", type=int, default=None, help="keep the K largest landmarks")
     parser.add_argument(
-        "--max-per-class", type=int, default=None, help="cap on images per landmark"
+        "--top-k", type=int, default=defaults.top_k, help="keep the K largest landmarks"
+    )
+    parser.add_argument(
+        "--max-per-class",
+        type=int,
+        default=defaults.max_per_class,
+        help="cap on images per landmark",
     )
     parser.add_argument(
         "--ratios",
         type=_ratios,
-        default=(0.8, 0.1, 0.1),
-        help="train,validation,test shares summing to 1 (default 0.8,0.1,0.1)",
+        default=defaults.ratios,
+        help="train,validation,test shares summing to 1 (default "
+        + ",".join(f"{r:g}" for r in defaults.ratios)
+        + ")",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.set_defaults(func=_run)
 
 

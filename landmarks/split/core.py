@@ -56,6 +56,7 @@ from tqdm import tqdm
 
 from landmarks import storage
 from landmarks.errors import InputError, LandmarksError
+from landmarks.ingest.manifest import LABELS_NAME, MANIFEST_NAME, STATUS_OK
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class _Image:
 
 def read_ingest_manifest(ingest_dir: str) -> tuple[list[_Image], int]:
     """Rows with status ok, validated; and the number of data rows in the file."""
-    uri = storage.join(ingest_dir, MANIFEST)
+    uri = storage.join(ingest_dir, MANIFEST_NAME)
     if not storage.exists(uri):
         raise InputError("not found: is this an ingest output directory?", file=uri)
     # utf-8-sig: a manifest saved from a spreadsheet starts with a byte-order mark.
@@ -197,7 +198,7 @@ def read_ingest_manifest(ingest_dir: str) -> tuple[list[_Image], int]:
     for record in reader:
         total += 1
         line = reader.line_num
-        if (record.get("status") or "").strip() != "ok":
+        if (record.get("status") or "").strip() != STATUS_OK:
             continue
 
         def bad(message: str, column: str, line: int = line) -> InputError:
@@ -227,7 +228,7 @@ def read_ingest_manifest(ingest_dir: str) -> tuple[list[_Image], int]:
 
 def read_labels(ingest_dir: str) -> dict[int, str]:
     """`labels.csv` of an ingest output as {landmark_id: name}; empty if the file is absent."""
-    uri = storage.join(ingest_dir, "labels.csv")
+    uri = storage.join(ingest_dir, LABELS_NAME)
     if not storage.exists(uri):
         return {}
     reader = csv.DictReader(io.StringIO(storage.read_text(uri, "utf-8-sig"), newline=""))
@@ -279,17 +280,37 @@ def read_split_manifest(split_dir: str) -> list[SplitRow]:
     reader = csv.DictReader(io.StringIO(storage.read_text(uri), newline=""))
     if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
         raise InputError(f"expected columns {','.join(MANIFEST_COLUMNS)}", file=uri, row=1)
-    return [
-        SplitRow(
-            r["id"],
-            int(r["landmark_id"]),
-            int(r["class_index"]),
-            r["split"],
-            r["sha256"],
-            r["path"],
+    rows = []
+    for record in reader:
+        numbers = {}
+        for column in ("landmark_id", "class_index"):
+            try:
+                numbers[column] = int(record[column])
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"not an integer: {record[column]!r}",
+                    file=uri,
+                    row=reader.line_num,
+                    field=column,
+                ) from None
+        if record["split"] not in SPLITS:
+            raise InputError(
+                f"split must be one of {', '.join(SPLITS)}, got {record['split']!r}",
+                file=uri,
+                row=reader.line_num,
+                field="split",
+            )
+        rows.append(
+            SplitRow(
+                record["id"],
+                numbers["landmark_id"],
+                numbers["class_index"],
+                record["split"],
+                record["sha256"],
+                record["path"],
+            )
         )
-        for r in reader
-    ]
+    return rows
 
 
 # --------------------------------------------------------------------------- planning
@@ -611,7 +632,7 @@ def run_split(opts: SplitOptions) -> SplitResult:
         ", ".join(f"{s} {summary['totals'][s]}" for s in SPLITS),
     )
 
-    manifest_uri = storage.join(ingest, MANIFEST)
+    manifest_uri = storage.join(ingest, MANIFEST_NAME)
     _check_sources(ingest, images, manifest_uri)
     existing = _check_replaceable(out)
     concurrent = storage.is_gcs(ingest) or storage.is_gcs(out)
@@ -655,7 +676,12 @@ def _replace_local(out: str, fill: Callable[[str], None]) -> None:
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
             os.replace(target, old / "split")
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / "split", target)  # put the previous split back
+                old.rmdir()
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
