@@ -225,6 +225,26 @@ def test_bad_manifest_row_names_file_row_and_field(
     assert f"manifest.csv, row 4, field '{column}'" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("class_index", "first", "not an integer: 'first'"),
+        ("landmark_id", "", "not an integer: ''"),
+        ("split", "holdout", "split must be one of train, validation, test"),
+    ],
+)
+def test_bad_split_manifest_row_names_file_row_and_field(
+    tmp_path: Path, column: str, value: str, message: str
+) -> None:
+    out = tmp_path / "split"
+    _split(make_ingest(tmp_path / "ingest", {1: 5, 2: 5}), out)
+    _break_row(out / "manifest.csv", 3, column, value)
+    with pytest.raises(InputError, match=message) as caught:
+        read_split_manifest(str(out))
+    assert caught.value.file.endswith("manifest.csv")
+    assert (caught.value.row, caught.value.field) == (3, column)
+
+
 def test_missing_column_and_missing_manifest_are_named(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"manifest.csv: not found: is this an ingest output"):
