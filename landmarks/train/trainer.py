@@ -176,21 +176,21 @@ def _fit_and_save(
             raise
 
         # Every worker saves (tf-keras' save runs collectives); non-chiefs then discard.
-        target = Path(out) if replica.is_chief and not storage.is_gcs(out) else work / "model"
-        target.mkdir(parents=True, exist_ok=True)
-        model.save(str(target / MODEL_FILE))
+        # Saved in the work directory and copied through storage, so `out` never holds a
+        # half-written model, local or gs://.
+        saved = work / "model" / MODEL_FILE
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        model.save(str(saved))
         if replica.is_chief:
+            storage.copy(str(saved), storage.join(out, MODEL_FILE))
             files = {
                 LABEL_MAP: split.label_map.text.encode(),
-                cb.HISTORY_FILE: json.dumps(history.epochs, indent=1).encode(),
                 CONFIG_FILE: json.dumps(cfg.to_dict(), indent=1).encode(),
+                # Last: the launcher reads it as the finished run's record.
+                cb.HISTORY_FILE: json.dumps(history.epochs, indent=1).encode(),
             }
             for name, payload in files.items():
                 storage.write_bytes(storage.join(out, name), payload)
-            if storage.is_gcs(out):
-                storage.write_bytes(
-                    storage.join(out, MODEL_FILE), (target / MODEL_FILE).read_bytes()
-                )
             logs.push()
             # Only now is the epoch-by-epoch state no longer needed to avoid losing work.
             checkpoints.clear()
