@@ -14,7 +14,6 @@ that runs training steps has neither TensorFlow nor a need to load it.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
 from landmarks.tfjob.local import JobResult, run_local
 from landmarks.tfjob.placement import Placement
+from landmarks.tfjob.spec import dns1035_name
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,7 @@ class TrainingStep:
 
 def job_name(*parts: str, max_length: int = 50) -> str:
     """A DNS-1035 TFJob name from free-form parts (run id, task name)."""
-    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
-    name = re.sub(r"-{2,}", "-", name)
-    if not name or not name[0].isalpha():
-        name = f"tj-{name}"
-    return name[:max_length].rstrip("-")
+    return dns1035_name("-".join(parts), max_length)
 
 
 def run_training_step(step: TrainingStep) -> JobResult:

@@ -23,7 +23,7 @@ import yaml
 from landmarks import storage
 from landmarks.config import TRAINER_IMAGE
 from landmarks.errors import InputError
-from landmarks.tfjob.spec import TFJobSpec
+from landmarks.tfjob.spec import TRAINER_ENV, TFJobSpec
 
 
 def load_manifest(path: str) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def _render(args: argparse.Namespace) -> int:
         memory=args.memory,
         backoff_limit=args.backoff_limit,
         active_deadline_seconds=args.deadline,
-        env={"PYTHONUNBUFFERED": "1", "TF_USE_LEGACY_KERAS": "1"},
+        env=dict(TRAINER_ENV),
     )
     text = yaml.safe_dump(spec.to_manifest(), sort_keys=False)
     if args.output:

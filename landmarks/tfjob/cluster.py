@@ -58,7 +58,7 @@ from landmarks.tfjob.placement import (
     apply_cluster_settings,
     parse_defaults,
 )
-from landmarks.tfjob.spec import _MAX_NAME, API_VERSION, CONTAINER_NAME, KIND
+from landmarks.tfjob.spec import _MAX_NAME, API_VERSION, CONTAINER_NAME, KIND, dns1035_name
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,7 @@ class LaunchIdentity:
     def job_name(self, prefix: str) -> str:
         """`<prefix>-<key>`: DNS-1035, short enough for `<name>-worker-NN` pods and services."""
         suffix = f"-{self.key}"
-        base = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-") or "tfjob"
-        if not base[0].isalpha():
-            base = f"tj-{base}"
-        return base[: _MAX_NAME - len(suffix)].rstrip("-") + suffix
+        return dns1035_name(prefix, _MAX_NAME - len(suffix)) + suffix
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """The manifest renamed `<its name>-<key>` and labelled with the run and task."""

@@ -38,6 +38,21 @@ SUCCESS_POLICIES = ("", "AllWorkers")
 # requires a DNS-1035 label for the job name.
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _MAX_NAME = 63 - len("-worker-99")
+# Every trainer replica's environment: logs unbuffered (they are streamed while training
+# runs) and tf-keras instead of Keras 3 (see landmarks.train).
+TRAINER_ENV = {"PYTHONUNBUFFERED": "1", "TF_USE_LEGACY_KERAS": "1"}
+
+
+def dns1035_name(text: str, max_length: int = _MAX_NAME) -> str:
+    """`text` as a DNS-1035 label of at most `max_length` characters (a valid job name).
+
+    Lower-cased; runs of anything but letters, digits and '-' become one '-'; `tj-` is put
+    in front when it would not start with a letter.
+    """
+    name = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"tj-{name}"
+    return name[:max_length].rstrip("-")
 
 
 @dataclass
@@ -231,7 +246,7 @@ def training_job(
     )
     for item in items:
         args += ["--set", item]
-    env = {"PYTHONUNBUFFERED": "1", "TF_USE_LEGACY_KERAS": "1", **spec.pop("env", {})}
+    env = {**TRAINER_ENV, **spec.pop("env", {})}
     return TFJobSpec(name=name, args=args, env=env, **spec).validate()
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from landmarks.errors import InputError
+from landmarks.launch import job_name
 from landmarks.tfjob import TFJobSpec, training_job
 from tests.support.upstream import tfjob_crd_path
 
@@ -191,3 +192,26 @@ def test_render_command_prints_a_job_that_loads_back() -> None:
     manifest = yaml.safe_load(done.stdout)
     assert manifest["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 2
     assert _container(manifest)["args"] == ["--stage", "stage1", "--data", "/d", "--out", "/o"]
+    # The same environment as a pipeline's training job: tf-keras, unbuffered logs.
+    env = {e["name"]: e["value"] for e in _container(manifest)["env"]}
+    assert env == {"PYTHONUNBUFFERED": "1", "TF_USE_LEGACY_KERAS": "1"}
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("Train_Stage.1",), "train-stage-1"),
+        (("run", "--", "task"), "run-task"),
+        (("9-lives",), "tj-9-lives"),
+        (("",), "tj"),
+    ],
+)
+def test_job_names_from_free_form_parts_are_dns1035_labels(
+    parts: tuple[str, ...], expected: str
+) -> None:
+    assert job_name(*parts) == expected
+
+
+def test_long_job_names_are_cut_without_a_trailing_dash() -> None:
+    name = job_name("a" * 49, "b" * 20)
+    assert name == "a" * 49 and len(name) <= 50
