@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-from landmarks import storage
 from landmarks.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -71,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
         mark = "*" if name == result.best_model else " "
         print(f"{mark} {name:<20} top1 {m.top1:.4f}  top{k} {m.top5:.4f}  GAP {m.gap:.4f}")
     print(f"best model: {result.best_model}")
-    print(f"report: {storage.join(args.out, 'report.html')}")
+    print(f"report: {result.report_html_uri}")
     return 0

@@ -23,16 +23,18 @@ from tqdm import tqdm
 
 from landmarks import storage
 from landmarks.errors import InputError
+from landmarks.split.core import LABEL_MAP, LABEL_MAP_COLUMNS, MANIFEST, SPLITS
 from landmarks.train import HISTORY_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
 
-LABEL_MAP_FILE = "label_map.csv"
+# The split's layout is the split stage's to name; the trainer writes config.json.
+LABEL_MAP_FILE = LABEL_MAP
 CONFIG_FILE = "config.json"
-MANIFEST_FILE = "manifest.csv"
-TEST_DIR = "test"
-LABEL_MAP_FIELDS = ("class_index", "landmark_id", "name")
+MANIFEST_FILE = MANIFEST
+TEST_DIR = SPLITS[2]
+LABEL_MAP_FIELDS = LABEL_MAP_COLUMNS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 

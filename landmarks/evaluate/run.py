@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 # (the most confused ones beyond it): a 10,000-square matrix helps nobody.
 CONFUSION_RESULT_MAX = 100
 SUMMARY_FILE = "summary.json"
+REPORT_HTML_FILE = "report.html"
+REPORT_MD_FILE = "report.md"
+WORST_FILE = "worst.png"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -128,8 +131,8 @@ class EvaluationResult:
             "n_distractors": self.n_distractors,
             "models": {name: m.summary() for name, m in self.models.items()},
             "worst_of_best": self.worst,
-            "report_html": "report.html",
-            "report_md": "report.md",
+            "report_html": REPORT_HTML_FILE,
+            "report_md": REPORT_MD_FILE,
         }
 
     def kfp_outputs(self) -> tuple[dict[str, dict[str, float]], list[str], list[list[int]]]:
@@ -384,14 +387,14 @@ def run_evaluate(opts: EvaluateOptions) -> EvaluationResult:
         grid = report.worst_grid_png(worst, f"{best}: most confident mistakes")
         if grid:
             pngs["worst"] = grid
-            storage.write_bytes(storage.join(out, "worst.png"), grid, "image/png")
+            storage.write_bytes(storage.join(out, WORST_FILE), grid, "image/png")
 
     figures = {key: f"{key}.png" for key in pngs}
-    result.report_md_uri = storage.join(out, "report.md")
+    result.report_md_uri = storage.join(out, REPORT_MD_FILE)
     storage.write_text(
         result.report_md_uri, report.render_markdown(result, figures), "text/markdown"
     )
-    result.report_html_uri = storage.join(out, "report.html")
+    result.report_html_uri = storage.join(out, REPORT_HTML_FILE)
     storage.write_text(result.report_html_uri, report.render_html(result, pngs), "text/html")
     result.summary_uri = storage.join(out, SUMMARY_FILE)
     storage.write_text(
