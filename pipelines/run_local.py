@@ -9,6 +9,7 @@ training steps run their TFJobs as local processes.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -16,9 +17,15 @@ from pathlib import Path
 
 from kfp import local
 
+from landmarks.evaluate.run import REPORT_HTML_FILE, SUMMARY_FILE
 from pipelines.landmark_pipeline import landmark_pipeline
 
 DEFAULT_WORKDIR = Path("build/demo")
+# The demo's dataset and worker defaults are the pipeline's own parameter defaults.
+PIPELINE_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(landmark_pipeline.pipeline_func).parameters.items()
+}
 
 
 def run_demo(
@@ -57,10 +64,14 @@ def run_demo(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    parser.add_argument("--classes", type=int, default=6)
-    parser.add_argument("--images-per-class", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--workers", type=int, default=2, help="TFJob workers per stage")
+    parser.add_argument("--classes", type=int, default=PIPELINE_DEFAULTS["embedded_classes"])
+    parser.add_argument(
+        "--images-per-class", type=int, default=PIPELINE_DEFAULTS["embedded_images_per_class"]
+    )
+    parser.add_argument("--seed", type=int, default=PIPELINE_DEFAULTS["seed"])
+    parser.add_argument(
+        "--workers", type=int, default=PIPELINE_DEFAULTS["workers"], help="TFJob workers per stage"
+    )
     parser.add_argument("--profile", default="demo", help="trainer profile (demo, tiny, full)")
     parser.add_argument(
         "--weights", default="none", help="stage 2/3 base weights: none or a no-top weights file"
@@ -81,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in outputs.items():
         print(f"  {name:<10} {path}")
     evaluation = Path(outputs["evaluation"])
-    summary = evaluation / "summary.json"
-    print(f"\nreport:       {evaluation / 'report.html'}")
+    summary = evaluation / SUMMARY_FILE
+    print(f"\nreport:       {evaluation / REPORT_HTML_FILE}")
     print(f"summary.json: {summary}")
     results = json.loads(summary.read_text())
     print(f"best model:   {results['best_model']}")
