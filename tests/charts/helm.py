@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from landmarks.tfjob.placement import DEFAULTS_CONFIGMAP, DEFAULTS_KEY
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "landmarks-platform"
 PROFILES = {
@@ -104,9 +106,12 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> d
 
 
 def training_defaults(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    """The launcher's contract: `defaults.json` of the training-defaults ConfigMap."""
-    cm = find(objects, "ConfigMap", "landmarks-training-defaults")
-    return json.loads(cm["data"]["defaults.json"])
+    """The launcher's contract: `defaults.json` of the training-defaults ConfigMap.
+
+    Looked up under the names the launcher reads, so a chart that renamed either fails here.
+    """
+    cm = find(objects, "ConfigMap", DEFAULTS_CONFIGMAP)
+    return json.loads(cm["data"][DEFAULTS_KEY])
 
 
 def launcher_pod(defaults: dict[str, Any], image: str = "trainer:test") -> dict[str, Any]:

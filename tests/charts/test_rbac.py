@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from landmarks.tfjob.placement import DEFAULTS_CONFIGMAP
 from tests.charts.helm import PROFILES, Helm, find
 
 # (apiGroup, resource) -> verbs, as the launcher uses them.
@@ -36,7 +37,7 @@ def test_launcher_role_grants_exactly_the_launcher_verbs(helm: Helm, profile: st
 def test_configmap_access_is_limited_to_the_training_defaults(helm: Helm) -> None:
     role = find(helm.template(), "Role", "landmarks-tfjob-launcher")
     (rule,) = [r for r in role["rules"] if "configmaps" in r["resources"]]
-    assert rule["resourceNames"] == ["landmarks-training-defaults"]
+    assert rule["resourceNames"] == [DEFAULTS_CONFIGMAP]
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import kubernetes_validate
 import pytest
+import yaml
 
-from tests.charts.helm import KUBE_VERSIONS, PROFILES, RELEASE, Helm, find
+from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
+from tests.charts.helm import CHART, KUBE_VERSIONS, PROFILES, RELEASE, REPO, Helm, find
 
-TRAINING_NS = "landmarks-training"
+# The chart's default training namespace is where the launcher looks without being told.
+TRAINING_NS = DEFAULT_NAMESPACE
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -83,3 +88,10 @@ def test_existing_namespace_is_not_rendered(helm: Helm) -> None:
     objects = helm.template("gke", set_values=["namespace.create=false"])
     assert "Namespace" not in {obj["kind"] for obj in objects}
     assert all(obj["metadata"]["namespace"] == TRAINING_NS for obj in objects)
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    # Chart.yaml says appVersion is the landmarks version whose launcher reads the ConfigMap.
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]

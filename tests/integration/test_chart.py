@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from landmarks.tfjob.placement import DEFAULTS_CONFIGMAP
 from tests.integration.conftest import CHART, Platform, helm_values
 
 
 def _versions(core: Any, rbac: Any, namespace: str) -> dict[str, str]:
     objects = {
-        "configmap": core.read_namespaced_config_map("landmarks-training-defaults", namespace),
+        "configmap": core.read_namespaced_config_map(DEFAULTS_CONFIGMAP, namespace),
         "serviceaccount": core.read_namespaced_service_account("landmarks-trainer", namespace),
         "role": rbac.read_namespaced_role("landmarks-tfjob-launcher", namespace),
         "rolebinding": rbac.read_namespaced_role_binding("landmarks-tfjob-launcher", namespace),

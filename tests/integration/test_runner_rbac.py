@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from landmarks.tfjob.placement import DEFAULTS_CONFIGMAP
 from tests.integration.conftest import Platform, scripted_job
 
 TFJOBS = ("kubeflow.org", "tfjobs")
-DEFAULTS_CONFIGMAP = "landmarks-training-defaults"
 # (verb, (group, resource), subresource, resource name): all allowed in the training namespace.
 LAUNCHER_NEEDS = [
     *[(verb, TFJOBS, "", "") for verb in ("create", "get", "list", "watch", "patch", "delete")],
