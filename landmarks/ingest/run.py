@@ -36,7 +36,7 @@ from landmarks import storage
 from landmarks.config import USER_AGENT
 from landmarks.errors import LandmarksError
 from landmarks.ingest.fetch import Retrier
-from landmarks.ingest.images import ImageRejected, check_image
+from landmarks.ingest.images import CheckedImage, ImageRejected, check_image
 from landmarks.ingest.manifest import (
     IMAGES_DIR,
     LABELS_NAME,
@@ -184,6 +184,16 @@ class _Worker:
             return self.retrier.call(fetch_gcs, job.url)
         return self.retrier.call(self.http.fetch, job.url)
 
+    def _claim(self, base: Record, checked: CheckedImage, rel: str, order: int) -> Record:
+        """`ok` at `rel`, or `duplicate` when an earlier row already holds this content."""
+        if not self.seen.claim(checked.sha256, order):
+            return base.with_status(
+                STATUS_DUPLICATE, sha256=checked.sha256, width=checked.width, height=checked.height
+            )
+        return base.with_status(
+            STATUS_OK, sha256=checked.sha256, width=checked.width, height=checked.height, path=rel
+        )
+
     def __call__(self, job: _Job) -> Record:
         base = Record(id=job.id, url=job.url, landmark_id=job.landmark_id, status=STATUS_FAILED)
         rel = image_rel_path(job.id)
@@ -198,31 +208,16 @@ class _Worker:
                 log.info("refetching %s: the file on disk is unusable (%s)", job.id, err)
                 storage.delete(target)
             else:
-                record = base.with_status(
-                    STATUS_OK,
-                    sha256=checked.sha256,
-                    width=checked.width,
-                    height=checked.height,
-                    path=rel,
-                )
-                if not self.seen.claim(checked.sha256, job.order):
-                    # The file goes when the run finishes (rows not kept lose their files).
-                    return record.with_status(STATUS_DUPLICATE, path="")
-                return record
+                # A duplicate's file goes when the run finishes (rows not kept lose their files).
+                return self._claim(base, checked, rel, job.order)
         try:
             data = self._fetch(job)
             checked = check_image(data, min_size=self.opts.min_size)
         except (FetchError, ImageRejected) as err:
             return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
-        record = base.with_status(
-            STATUS_OK,
-            sha256=checked.sha256,
-            width=checked.width,
-            height=checked.height,
-            path=rel,
-        )
-        if not self.seen.claim(checked.sha256, job.order):
-            return record.with_status(STATUS_DUPLICATE, path="")
+        record = self._claim(base, checked, rel, job.order)
+        if record.status == STATUS_DUPLICATE:
+            return record
         try:
             storage.write_bytes(target, checked.data, content_type="image/jpeg")
         except Exception as err:

@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from landmarks import storage
 from landmarks.errors import InputError
-from landmarks.ingest.manifest import image_rel_path
+from landmarks.ingest.manifest import IMAGES_DIR, image_rel_path
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class ImagesDirSource:
             )
 
     def fetch(self, image_id: str) -> bytes:
-        rel = image_rel_path(image_id).removeprefix("images/")
+        rel = image_rel_path(image_id).removeprefix(f"{IMAGES_DIR}/")
         path = storage.join(self.root, rel)
         try:
             if storage.is_gcs(path):
