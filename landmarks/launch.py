@@ -13,12 +13,14 @@ that runs training steps has neither TensorFlow nor a need to load it.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from landmarks import storage
 from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
 from landmarks.tfjob.local import JobResult, run_local
@@ -163,7 +165,6 @@ def train_for_pipeline(
     `image` is the trainer image, `namespace` the training namespace and `task_config`
     the task's KFP TaskConfig (GPUs, node selector, tolerations for the replicas).
     """
-    from landmarks import storage
     from landmarks.train import HISTORY_FILE
 
     local = executor == "local"
@@ -203,10 +204,6 @@ def train_for_pipeline(
 
 
 def _read_history(uri: str) -> list[dict[str, Any]]:
-    import json
-
-    from landmarks import storage
-
     history = json.loads(storage.read_text(uri))
     if not history:
         raise LandmarksError(f"{uri}: the training run recorded no epoch")

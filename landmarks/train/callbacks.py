@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -41,31 +42,25 @@ class DirMirror:
             storage.download_tree(self.remote, str(self.local))
             self._sent = {rel: self._stamp(rel) for rel in self._local_files()}
 
-    def push(self, subdir: str = "") -> None:
+    def push(self) -> None:
         if not self.is_remote:
             return
-        prefix = f"{subdir.strip('/')}/" if subdir else ""
-        present = {rel for rel in self._local_files() if rel.startswith(prefix)}
+        present = set(self._local_files())
         for rel in sorted(present):
             stamp = self._stamp(rel)
             if self._sent.get(rel) != stamp:
                 storage.write_bytes(storage.join(self.remote, rel), (self.local / rel).read_bytes())
                 self._sent[rel] = stamp
-        for rel in list(
-            storage.list_files(storage.join(self.remote, prefix) if prefix else self.remote)
-        ):
-            full = prefix + rel
-            if full not in present:
-                storage.delete(storage.join(self.remote, full))
-                self._sent.pop(full, None)
+        for rel in list(storage.list_files(self.remote)):
+            if rel not in present:
+                storage.delete(storage.join(self.remote, rel))
+                self._sent.pop(rel, None)
 
     def clear(self) -> None:
         """Remove the remote directory's files (and the local copy of a remote one)."""
         if self.is_remote:
             for rel in list(storage.list_files(self.remote)):
                 storage.delete(storage.join(self.remote, rel))
-        import shutil
-
         shutil.rmtree(self.local, ignore_errors=True)
 
     def _local_files(self) -> list[str]:
@@ -139,13 +134,13 @@ class HistoryRecorder(keras.callbacks.Callback):
 class MirrorPush(keras.callbacks.Callback):
     """After each epoch's checkpoint, copy the chief's files to their gs:// home."""
 
-    def __init__(self, mirrors: list[tuple[DirMirror, str]]) -> None:
+    def __init__(self, mirrors: list[DirMirror]) -> None:
         super().__init__()
         self.mirrors = mirrors
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for mirror, subdir in self.mirrors:
-            mirror.push(subdir)
+        for mirror in self.mirrors:
+            mirror.push()
 
 
 class ProgressLog(keras.callbacks.Callback):

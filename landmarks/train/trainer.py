@@ -155,7 +155,7 @@ def _fit_and_save(
             cb.ProgressLog(replica.label, cfg.epochs, steps),
         ]
         if replica.is_chief:
-            callbacks.append(cb.MirrorPush([(checkpoints, ""), (logs, "")]))
+            callbacks.append(cb.MirrorPush([checkpoints, logs]))
 
         try:
             model.fit(
