@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 # The split's layout is the split stage's to name; the trainer writes config.json.
 LABEL_MAP_FILE = LABEL_MAP
-CONFIG_FILE = "config.json"
 MANIFEST_FILE = MANIFEST
 TEST_DIR = SPLITS[2]
 LABEL_MAP_FIELDS = LABEL_MAP_COLUMNS

@@ -27,6 +27,7 @@ import numpy as np
 from landmarks import storage
 from landmarks.errors import InputError
 from landmarks.evaluate import metrics, predict, report
+from landmarks.train import CONFIG_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +178,12 @@ def _preflight(opts: EvaluateOptions, split_map: predict.LabelMap) -> list[_Prep
     """Check every model dir before predicting anything: fail in seconds, not after hours."""
     prepared = []
     for name, model_dir in opts.models.items():
-        model_uri = storage.join(model_dir, predict.MODEL_FILE)
+        model_uri = storage.join(model_dir, MODEL_FILE)
         if not storage.exists(model_uri):
             raise InputError(f"model file not found for model {name!r}", file=model_uri)
         model_map = predict.read_label_map(storage.join(model_dir, predict.LABEL_MAP_FILE))
         predict.check_same_classes(model_map, split_map)
-        config_uri = storage.join(model_dir, predict.CONFIG_FILE)
+        config_uri = storage.join(model_dir, CONFIG_FILE)
         config = predict.read_json(config_uri, required=False) or {}
         if not isinstance(config, dict):
             raise InputError("expected a JSON object", file=config_uri)
@@ -277,14 +278,14 @@ def _evaluate_model(
 ) -> tuple[ModelEvaluation, predict.Predictions, dict[str, bytes]]:
     """Predict with one model, score it and write its files under `out/<name>/` at once."""
     model = predict.load_model(prep.model_dir)
-    model_uri = storage.join(prep.model_dir, predict.MODEL_FILE)
+    model_uri = storage.join(prep.model_dir, MODEL_FILE)
     n_out = model.output_shape[-1]
     if n_out != len(split_map):
         raise InputError(
             f"the model has {n_out} outputs but label_map.csv has {len(split_map)} classes",
             file=model_uri,
         )
-    config_uri = storage.join(prep.model_dir, predict.CONFIG_FILE)
+    config_uri = storage.join(prep.model_dir, CONFIG_FILE)
     size = predict.model_image_size(
         model, predict.configured_image_size(prep.config, config_uri), model_uri, config_uri
     )

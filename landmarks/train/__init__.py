@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.keras"
 # Per-epoch metrics the chief writes beside the model; the launcher reads the last epoch's.
 HISTORY_FILE = "history.json"
+# The resolved training configuration (image size, architecture) the evaluation reads.
+CONFIG_FILE = "config.json"
 
 __all__ = [
+    "CONFIG_FILE",
     "HISTORY_FILE",
     "MODEL_FILE",
     "PROFILES",

@@ -20,14 +20,13 @@ from typing import Any
 
 from landmarks import storage
 from landmarks.errors import InputError
-from landmarks.train import MODEL_FILE
+from landmarks.train import CONFIG_FILE, MODEL_FILE
 from landmarks.train.cluster import Replica, current_replica, make_strategy
 from landmarks.train.config import TrainConfig
 from landmarks.train.data import LABEL_MAP, SplitData, load_split, stage_locally
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
 LOGS_DIR = "logs"
 CHECKPOINT_SUBDIR = ".checkpoint"
 

@@ -63,7 +63,7 @@ def test_single_process_writes_a_reloadable_model_and_its_records(
     from landmarks.train.pipeline import load_image
 
     model = tf_keras.models.load_model(str(out / "model.keras"), compile=False)
-    assert model is not None and landmarks.train.load_model(out).output_shape == (None, 3)
+    assert landmarks.train.load_model(out).output_shape == (None, 3)
     validation = load_split(str(tiny_split)).validation
     images = np.stack([load_image(p, 32).numpy() for p in validation.paths])
     predicted = model.predict(images, verbose=0).argmax(axis=1)
