@@ -6,31 +6,22 @@ cluster; `make test-cluster-up` prints that path.
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-KUBECONFIG_ENV = "LANDMARKS_KUBECONFIG"
+from tests.support.kube import kubeconfig_or_skip, wait_for
 
 
 @pytest.fixture(scope="session")
 def api_client() -> Any:
     """A client of the cluster named by LANDMARKS_KUBECONFIG (admin rights)."""
-    path = os.environ.get(KUBECONFIG_ENV)
-    if not path:
-        pytest.skip(
-            f"{KUBECONFIG_ENV} is not set: start the cluster with `make test-cluster-smoke`"
-        )
-    if not Path(path).is_file():
-        pytest.skip(f"{KUBECONFIG_ENV}={path} is not a file (is the test cluster up?)")
+    path = kubeconfig_or_skip("start the cluster with `make test-cluster-smoke`")
     from kubernetes import config
 
-    return config.new_client_from_config(config_file=path)
+    return config.new_client_from_config(config_file=str(path))
 
 
 @pytest.fixture(scope="session")
@@ -79,15 +70,3 @@ def namespace(core: Any) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
-
-
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 60.0) -> Any:
-    """Poll `check` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)

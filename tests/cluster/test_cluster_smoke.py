@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import wait_for
+from tests.support.kube import wait_for
 
 GPU_NODES = {"gpu-pool-0", "gpu-pool-1"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

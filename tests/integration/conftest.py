@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ import pytest
 import yaml
 
 from landmarks.tfjob import TFJobSpec
+from tests.support.kube import kubeconfig_or_skip, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "landmarks-platform"
-KUBECONFIG_ENV = "LANDMARKS_KUBECONFIG"
 RUNNER_NAMESPACE = "kubeflow"
 RUNNER = "pipeline-runner"
 GPU_POOL = ("cloud.google.com/gke-nodepool", "gpu-pool")
@@ -53,15 +52,10 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def admin_kubeconfig() -> Path:
-    path = os.environ.get(KUBECONFIG_ENV)
-    if not path:
-        pytest.skip(
-            f"{KUBECONFIG_ENV} is not set: run `make test-cluster` (local control plane), or set "
-            "it to the admin kubeconfig of kind or a real cluster"
-        )
-    if not Path(path).is_file():
-        pytest.skip(f"{KUBECONFIG_ENV}={path} is not a file (is the cluster up?)")
-    return Path(path)
+    return kubeconfig_or_skip(
+        "run `make test-cluster` (local control plane), or set it to the admin kubeconfig of "
+        "kind or a real cluster"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -268,18 +262,6 @@ def set_behaviour(manifest: dict[str, Any], *, seconds: float, exit_code: int) -
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 60.0) -> Any:
-    """Poll `check` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.3)
 
 
 def get_tfjob(custom: Any, namespace: str, name: str) -> dict[str, Any] | None:

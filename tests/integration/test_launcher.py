@@ -34,8 +34,8 @@ from tests.integration.conftest import (
     scripted_job,
     set_behaviour,
     unique,
-    wait_for,
 )
+from tests.support.kube import wait_for
 
 JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 
