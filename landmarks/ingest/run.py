@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from landmarks import storage
 from landmarks.config import USER_AGENT
-from landmarks.errors import LandmarksError
+from landmarks.errors import InputError, LandmarksError
 from landmarks.ingest.fetch import Retrier
 from landmarks.ingest.images import CheckedImage, ImageRejected, check_image
 from landmarks.ingest.manifest import (
@@ -105,14 +105,21 @@ class IngestOptions:
     flush_seconds: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise LandmarksError(f"workers must be at least 1, got {self.workers}")
-        if self.timeout <= 0:
-            raise LandmarksError(f"timeout must be positive, got {self.timeout}")
-        if self.retries < 0:
-            raise LandmarksError(f"retries must be 0 or more, got {self.retries}")
+        def bad(name: str, rule: str) -> InputError:
+            return InputError(f"must be {rule}, got {getattr(self, name)!r}", field=name)
+
+        for name, low in (("workers", 1), ("min_size", 1), ("max_bytes", 1)):
+            if getattr(self, name) < low:
+                raise bad(name, f"at least {low}")
         if self.limit is not None and self.limit < 1:
-            raise LandmarksError(f"limit must be at least 1, got {self.limit}")
+            raise bad("limit", "at least 1")
+        if self.retries < 0:
+            raise bad("retries", "0 or more")
+        for name in ("timeout", "max_retry_wait", "flush_seconds"):
+            if getattr(self, name) <= 0:
+                raise bad(name, "positive")
+        if self.backoff < 0:
+            raise bad("backoff", "0 or more")
 
 
 @dataclass
