@@ -23,39 +23,17 @@ from tqdm import tqdm
 
 from landmarks import storage
 from landmarks.errors import InputError
-from landmarks.split.core import LABEL_MAP, LABEL_MAP_COLUMNS, MANIFEST, SPLITS
+from landmarks.split.core import MANIFEST, SPLITS
+from landmarks.split.label_map import LabelMap
 from landmarks.train import HISTORY_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
 
 # The split's layout is the split stage's to name; the trainer writes config.json.
-LABEL_MAP_FILE = LABEL_MAP
 MANIFEST_FILE = MANIFEST
 TEST_DIR = SPLITS[2]
-LABEL_MAP_FIELDS = LABEL_MAP_COLUMNS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """Class index i of a model's output is `landmark_ids[i]`, called `names[i]`."""
-
-    landmark_ids: tuple[str, ...]
-    names: tuple[str, ...]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.landmark_ids)
-
-    def index(self) -> dict[str, int]:
-        return {lid: i for i, lid in enumerate(self.landmark_ids)}
-
-    def display(self, class_index: int) -> str:
-        """A short label for a class: its readable name and its landmark id."""
-        lid = self.landmark_ids[class_index]
-        name = readable_name(self.names[class_index])
-        return f"{name} ({lid})" if name and name != lid else lid
 
 
 def readable_name(name: str) -> str:
@@ -68,50 +46,11 @@ def readable_name(name: str) -> str:
     return urllib.parse.unquote(name).replace("_", " ").strip()
 
 
-def read_label_map(uri: str) -> LabelMap:
-    """Parse `label_map.csv` (`class_index,landmark_id,name`); indices must run 0..n-1."""
-    if not storage.exists(uri):
-        raise InputError("label map not found", file=uri)
-    try:
-        text = storage.read_text(uri)
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text ({err})", file=uri) from err
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [f for f in LABEL_MAP_FIELDS if f not in (reader.fieldnames or [])]
-    if missing:
-        raise InputError(
-            f"header must contain {', '.join(LABEL_MAP_FIELDS)}; missing {', '.join(missing)}",
-            file=uri,
-            row=1,
-        )
-    ids: list[str] = []
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for row_no, row in enumerate(reader, start=2):
-        raw = (row.get("class_index") or "").strip()
-        if not raw.isdigit() or int(raw) != len(ids):
-            raise InputError(
-                f"expected class_index {len(ids)} (indices run 0..n-1 in order), got {raw!r}",
-                file=uri,
-                row=row_no,
-                field="class_index",
-            )
-        lid = (row.get("landmark_id") or "").strip()
-        if not lid:
-            raise InputError("empty landmark_id", file=uri, row=row_no, field="landmark_id")
-        if lid in seen:
-            raise InputError(
-                f"landmark_id {lid} already has class_index {seen[lid]}",
-                file=uri,
-                row=row_no,
-                field="landmark_id",
-            )
-        seen[lid] = len(ids)
-        ids.append(lid)
-        names.append((row.get("name") or "").strip())
-    if not ids:
-        raise InputError("label map has no classes", file=uri)
-    return LabelMap(tuple(ids), tuple(names), uri)
+def display(label_map: LabelMap, class_index: int) -> str:
+    """A short label for a class: its readable name and its landmark id."""
+    lid = label_map.landmark_ids[class_index]
+    name = readable_name(label_map.names[class_index])
+    return f"{name} ({lid})" if name and name != lid else lid
 
 
 def check_same_classes(model_map: LabelMap, split_map: LabelMap) -> None:
@@ -201,7 +140,7 @@ def list_test_images(split_dir: str, label_map: LabelMap, workdir: Path) -> list
     local = stage_tree(test_root, workdir, "split-test")
     if not local.is_dir():
         raise InputError("test directory not found", file=test_root)
-    index = label_map.index()
+    index = label_map.index_of()
     images = []
     for path in _image_files(local):
         rel = path.relative_to(local)

@@ -27,6 +27,7 @@ import numpy as np
 from landmarks import storage
 from landmarks.errors import InputError
 from landmarks.evaluate import metrics, predict, report
+from landmarks.split.label_map import LabelMap, read_label_map
 from landmarks.train import CONFIG_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
@@ -174,14 +175,14 @@ class _Prepared:
     history: list[dict[str, Any]]
 
 
-def _preflight(opts: EvaluateOptions, split_map: predict.LabelMap) -> list[_Prepared]:
+def _preflight(opts: EvaluateOptions, split_map: LabelMap) -> list[_Prepared]:
     """Check every model dir before predicting anything: fail in seconds, not after hours."""
     prepared = []
     for name, model_dir in opts.models.items():
         model_uri = storage.join(model_dir, MODEL_FILE)
         if not storage.exists(model_uri):
             raise InputError(f"model file not found for model {name!r}", file=model_uri)
-        model_map = predict.read_label_map(storage.join(model_dir, predict.LABEL_MAP_FILE))
+        model_map = read_label_map(model_dir)
         predict.check_same_classes(model_map, split_map)
         config_uri = storage.join(model_dir, CONFIG_FILE)
         config = predict.read_json(config_uri, required=False) or {}
@@ -196,7 +197,7 @@ def _score(
     prep: _Prepared,
     images: list[predict.TestImage],
     preds: predict.Predictions,
-    label_map: predict.LabelMap,
+    label_map: LabelMap,
     image_size: int,
 ) -> tuple[ModelEvaluation, np.ndarray]:
     """Scores of one model, and its full confusion matrix (for the picture)."""
@@ -210,7 +211,7 @@ def _score(
             "class_index": i,
             "landmark_id": label_map.landmark_ids[i],
             "name": label_map.names[i],
-            "label": label_map.display(i),
+            "label": predict.display(label_map, i),
             "precision": _finite(per.precision[i]),
             "recall": _finite(per.recall[i]),
             "support": int(per.support[i]),
@@ -234,7 +235,7 @@ def _score(
         gap=metrics.global_average_precision(true, top1, preds.confidence),
         from_logits=preds.from_logits,
         per_class=per_class,
-        confusion_labels=[label_map.display(i) for i in keep],
+        confusion_labels=[predict.display(label_map, i) for i in keep],
         confusion_matrix=cm[np.ix_(keep, keep)].tolist(),
         history=prep.history,
     )
@@ -244,7 +245,7 @@ def _score(
 def _worst(
     images: list[predict.TestImage],
     preds: predict.Predictions,
-    label_map: predict.LabelMap,
+    label_map: LabelMap,
     k: int,
 ) -> list[report.WorstItem]:
     true = np.array([im.class_index for im in images])
@@ -255,8 +256,8 @@ def _worst(
             local_path=images[i].local_path,
             source=images[i].source,
             image_id=images[i].image_id,
-            truth=label_map.display(true[i]) if true[i] >= 0 else "no landmark",
-            predicted=label_map.display(int(preds.top1[i])),
+            truth=predict.display(label_map, true[i]) if true[i] >= 0 else "no landmark",
+            predicted=predict.display(label_map, int(preds.top1[i])),
             confidence=float(preds.confidence[i]),
         )
         for i in wrong
@@ -272,7 +273,7 @@ def choose_best(models: dict[str, ModelEvaluation]) -> str:
 def _evaluate_model(
     prep: _Prepared,
     images: list[predict.TestImage],
-    split_map: predict.LabelMap,
+    split_map: LabelMap,
     opts: EvaluateOptions,
     workdir: Path,
 ) -> tuple[ModelEvaluation, predict.Predictions, dict[str, bytes]]:
@@ -314,7 +315,7 @@ def _evaluate_model(
         "curves": report.training_curves_png(prep.history, f"{prep.name} training"),
         "confusion": report.confusion_png(
             full_cm,
-            [split_map.display(i) for i in range(len(split_map))],
+            [predict.display(split_map, i) for i in range(len(split_map))],
             f"{prep.name}: confusion matrix (top-1)",
         ),
     }
@@ -338,7 +339,7 @@ def _evaluate_model(
 def run_evaluate(opts: EvaluateOptions) -> EvaluationResult:
     """Evaluate every model in `opts.models` on the test split and write the report."""
     _check_options(opts)
-    split_map = predict.read_label_map(storage.join(opts.split_dir, predict.LABEL_MAP_FILE))
+    split_map = read_label_map(opts.split_dir)
     prepared = _preflight(opts, split_map)
     out = opts.out
     with tempfile.TemporaryDirectory(prefix="landmarks-evaluate-") as tmp:

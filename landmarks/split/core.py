@@ -57,15 +57,14 @@ from tqdm import tqdm
 from landmarks import storage
 from landmarks.errors import InputError, LandmarksError
 from landmarks.ingest.manifest import LABELS_NAME, MANIFEST_NAME, STATUS_OK
+from landmarks.split.label_map import LABEL_MAP, LABEL_MAP_COLUMNS, LabelEntry
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.csv"
-LABEL_MAP = "label_map.csv"
 SUMMARY = "summary.json"
 MANIFEST_COLUMNS = ("id", "landmark_id", "class_index", "split", "sha256", "path")
-LABEL_MAP_COLUMNS = ("class_index", "landmark_id", "name")
 INGEST_COLUMNS = ("id", "landmark_id", "status", "sha256", "path")
 # Names an existing output directory may hold for us to replace it.
 OUTPUT_ENTRIES = frozenset({*SPLITS, MANIFEST, LABEL_MAP, SUMMARY})
@@ -102,15 +101,6 @@ class SplitOptions:
     seed: int = 0
     progress: bool = True
     workers: int = COPY_WORKERS
-
-
-@dataclass(frozen=True)
-class LabelEntry:
-    """One row of label_map.csv."""
-
-    class_index: int
-    landmark_id: int
-    name: str
 
 
 @dataclass(frozen=True)
@@ -247,31 +237,6 @@ def read_labels(ingest_dir: str) -> dict[int, str]:
             )
         names[int(landmark)] = (record["name"] or "").strip()
     return names
-
-
-def read_label_map(split_dir: str) -> list[LabelEntry]:
-    """The label map of a split, ordered by class index (for training and evaluation)."""
-    uri = storage.join(split_dir, LABEL_MAP)
-    reader = csv.DictReader(io.StringIO(storage.read_text(uri), newline=""))
-    if tuple(reader.fieldnames or ()) != LABEL_MAP_COLUMNS:
-        raise InputError(f"expected columns {','.join(LABEL_MAP_COLUMNS)}", file=uri, row=1)
-    entries = []
-    for expected, record in enumerate(reader):
-        try:
-            entry = LabelEntry(
-                int(record["class_index"]), int(record["landmark_id"]), record["name"]
-            )
-        except ValueError as err:
-            raise InputError(f"not an integer: {err}", file=uri, row=reader.line_num) from err
-        if entry.class_index != expected:
-            raise InputError(
-                f"class_index {entry.class_index}, expected {expected}",
-                file=uri,
-                row=reader.line_num,
-                field="class_index",
-            )
-        entries.append(entry)
-    return entries
 
 
 def read_split_manifest(split_dir: str) -> list[SplitRow]:

@@ -11,9 +11,7 @@ worker alike, before the workers join a distributed cluster.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import os
 import tempfile
@@ -22,27 +20,12 @@ from pathlib import Path
 
 from landmarks import storage
 from landmarks.errors import InputError
+from landmarks.split.label_map import LABEL_MAP, LabelMap
+from landmarks.split.label_map import read_label_map as read_checked_label_map
 
 log = logging.getLogger(__name__)
 
-LABEL_MAP = "label_map.csv"
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """Class index -> landmark id (and name), in the order of `label_map.csv`."""
-
-    landmark_ids: tuple[str, ...]
-    names: tuple[str, ...]
-    text: str  # the file as read, copied beside the model
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.landmark_ids)
-
-    def index_of(self) -> dict[str, int]:
-        return {lid: i for i, lid in enumerate(self.landmark_ids)}
 
 
 @dataclass(frozen=True)
@@ -65,62 +48,15 @@ class SplitData:
     validation: Subset
 
 
-def parse_label_map(text: str, source: str) -> LabelMap:
-    """Parse and check `label_map.csv`: indices 0..n-1 in order, unique landmark ids."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    for required in ("class_index", "landmark_id"):
-        if required not in header:
-            raise InputError(
-                f"missing column {required!r} (header: {','.join(header) or 'empty'})",
-                file=source,
-                row=1,
-                field=required,
-            )
-    ids: list[str] = []
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for line, row in enumerate(reader, start=2):
-        raw_index = (row.get("class_index") or "").strip()
-        try:
-            index = int(raw_index)
-        except ValueError:
-            raise InputError(
-                f"not an integer: {raw_index!r}", file=source, row=line, field="class_index"
-            ) from None
-        if index != len(ids):
-            raise InputError(
-                f"class indices must run 0, 1, 2, ... in file order; expected {len(ids)}, "
-                f"got {index}",
-                file=source,
-                row=line,
-                field="class_index",
-            )
-        landmark = (row.get("landmark_id") or "").strip()
-        if not landmark:
-            raise InputError("empty landmark id", file=source, row=line, field="landmark_id")
-        if landmark in seen:
-            raise InputError(
-                f"landmark {landmark!r} already listed on row {seen[landmark]}",
-                file=source,
-                row=line,
-                field="landmark_id",
-            )
-        seen[landmark] = line
-        ids.append(landmark)
-        names.append((row.get("name") or "").strip())
-    if not ids:
-        raise InputError("no classes listed", file=source)
-    return LabelMap(tuple(ids), tuple(names), text)
-
-
 def read_label_map(split_root: str) -> LabelMap:
+    """The split's label map, checked by the split stage's own parser."""
     uri = storage.join(split_root, LABEL_MAP)
+    # Checked here too, to say what a split directory is: the usual mistake is a wrong path.
     if not storage.exists(uri):
         raise InputError(
             "missing: a split directory holds train/, validation/ and label_map.csv", file=uri
         )
-    return parse_label_map(storage.read_text(uri), uri)
+    return read_checked_label_map(split_root)
 
 
 def _scan_subset(

@@ -11,7 +11,7 @@ from landmarks.cli import main
 from landmarks.errors import InputError
 from landmarks.evaluate import EvaluateOptions, run_evaluate
 from landmarks.evaluate.cli import parse_models
-from landmarks.evaluate.predict import read_label_map
+from landmarks.split import read_label_map
 from tests.evaluate.builders import LABELS, make_colour_model, write_image, write_label_map
 from tests.evaluate.conftest import World
 
@@ -104,7 +104,7 @@ def test_label_map_with_gap_in_class_index_names_row_and_field(tmp_path: Path) -
     path = tmp_path / "label_map.csv"
     path.write_text("class_index,landmark_id,name\n0,101,a\n2,202,b\n")
     with pytest.raises(InputError) as info:
-        read_label_map(str(path))
+        read_label_map(str(tmp_path))
     assert (info.value.file, info.value.row, info.value.field) == (str(path), 3, "class_index")
     assert "expected class_index 1" in str(info.value)
 
@@ -113,7 +113,19 @@ def test_label_map_without_required_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "label_map.csv"
     path.write_text("class_index,name\n0,a\n")
     with pytest.raises(InputError, match="missing landmark_id"):
-        read_label_map(str(path))
+        read_label_map(str(tmp_path))
+
+
+def test_model_label_map_with_an_extra_column_is_refused(world: World, tmp_path: Path) -> None:
+    # Evaluation used to accept extra columns; the shared parser wants the split's header.
+    model = _copy(world.good, tmp_path / "model")
+    text = (model / "label_map.csv").read_text().splitlines()
+    rows = [f"{line},x" for line in text]
+    (model / "label_map.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="header must be exactly") as info:
+        _evaluate(world.split, {"m": model}, tmp_path / "out")
+    assert (info.value.file, info.value.row) == (str(model / "label_map.csv"), 1)
+    assert not (tmp_path / "out").exists()
 
 
 def test_model_name_that_cannot_be_a_folder_is_refused(world: World, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ import pytest
 
 from landmarks import storage
 from landmarks.errors import InputError
-from landmarks.train.data import load_split, parse_label_map, stage_locally
+from landmarks.split import parse_label_map
+from landmarks.train.data import load_split, stage_locally
 from tests.train.splits import make_split
 
 
@@ -70,7 +71,10 @@ def test_missing_label_map_says_what_a_split_is(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("class_index,name\n0,a\n", "row 1, field 'landmark_id': missing column"),
-        ("class_index,landmark_id,name\n0,7,a\n2,9,b\n", "row 3, field 'class_index'.*expected 1"),
+        (
+            "class_index,landmark_id,name\n0,7,a\n2,9,b\n",
+            "row 3, field 'class_index'.*expected class_index 1",
+        ),
         ("class_index,landmark_id,name\nx,7,a\n", "row 2, field 'class_index': not an integer"),
         ("class_index,landmark_id,name\n0,7,a\n1,7,b\n", "row 3, field 'landmark_id'.*row 2"),
         ("class_index,landmark_id,name\n", "no classes"),
@@ -79,6 +83,23 @@ def test_missing_label_map_says_what_a_split_is(tmp_path: Path) -> None:
 def test_bad_label_map_names_row_and_field(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse_label_map(text, "label_map.csv")
+
+
+@pytest.mark.parametrize(
+    ("label_map", "where"),
+    [
+        # The trainer used to accept both; the split never writes either.
+        ("class_index,landmark_id\n0,7\n1,10\n2,13\n", "row 1, field 'name'"),
+        ("class_index,landmark_id,name\n0,7,a\n1,ten,b\n2,13,c\n", "row 3, field 'landmark_id'"),
+    ],
+)
+def test_split_whose_label_map_the_split_could_not_have_written_is_refused(
+    split: Path, label_map: str, where: str
+) -> None:
+    (split / "label_map.csv").write_text(label_map)
+    with pytest.raises(InputError, match=where) as info:
+        load_split(str(split))
+    assert info.value.file == str(split / "label_map.csv")
 
 
 def test_gcs_split_is_staged_through_the_emulator(
