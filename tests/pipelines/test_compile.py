@@ -1,15 +1,19 @@
 """The compiled pipeline's structure: what the KFP backend will actually run."""
 
+import ast
 import os
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
+from components.base import COMPONENT_ROLES
 from landmarks import config
-from landmarks.config import COMPONENT_IMAGE
 from landmarks.errors import LandmarksError
 from pipelines.compile import check_no_local_paths, compile_pipeline
 
@@ -48,14 +52,95 @@ def test_pipeline_has_the_data_stages_in_order(compiled: dict) -> None:
     assert split_input == {"outputArtifactKey": "images", "producerTask": "ingest"}
 
 
-def test_every_executor_runs_the_component_image_without_pip(compiled: dict) -> None:
+# The extras of pyproject.toml that each image role installs (images/Dockerfile); running
+# every task in its image (tests/images, `make test-images`) proves it for real.
+ROLE_EXTRAS = {"component": (), "trainer": ("train",), "trainer-cpu": ("train",)}
+
+
+def _function(executor: dict) -> str:
+    args = executor["container"]["args"]
+    return args[args.index("--function_to_execute") + 1]
+
+
+def _body_imports(executor: dict) -> list[str]:
+    """The import statements of the task's function body, the code KFP ships to the pod."""
+    source = executor["container"]["command"][-1]
+    (function,) = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef) and node.name == _function(executor)
+    ]
+    return [
+        ast.unparse(node)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+
+
+def _modules_of_extra(extra: str) -> set[str]:
+    """Top-level modules of the distributions an extra adds (tensorflow, tf_keras, ...)."""
+    wanted = {
+        re.sub(r"[-_.]+", "-", Requirement(text).name).lower()
+        for text in metadata.requires("landmarks") or []
+        if Requirement(text).marker and Requirement(text).marker.evaluate({"extra": extra})
+    }
+    return {
+        module
+        for module, dists in metadata.packages_distributions().items()
+        if any(re.sub(r"[-_.]+", "-", d).lower() in wanted for d in dists)
+    }
+
+
+def test_every_executor_runs_its_components_image_without_pip(compiled: dict) -> None:
     executors = compiled["deploymentSpec"]["executors"]
-    assert executors
+    assert {_function(e) for e in executors.values()} == set(COMPONENT_ROLES)
     for name, executor in executors.items():
         container = executor["container"]
-        assert container["image"] == COMPONENT_IMAGE, name
+        assert container["image"] == config.image(COMPONENT_ROLES[_function(executor)]), name
         script = " ".join(container["command"])
         assert "pip install" not in script, f"{name} would pip install at start-up"
+
+
+def test_tasks_that_load_trained_models_run_an_image_with_tensorflow(compiled: dict) -> None:
+    # Loading a Keras model needs TensorFlow; the component image does not have it.
+    for task in _tasks(compiled).values():
+        component = compiled["components"][task["componentRef"]["name"]]
+        artifacts = component.get("inputDefinitions", {}).get("artifacts", {})
+        executor = compiled["deploymentSpec"]["executors"][component["executorLabel"]]
+        role = COMPONENT_ROLES[_function(executor)]
+        if any(a["artifactType"]["schemaTitle"] == "system.Model" for a in artifacts.values()):
+            assert "train" in ROLE_EXTRAS[role], f"{component['executorLabel']} runs {role}"
+
+
+def test_each_task_body_imports_only_what_its_image_installs(compiled: dict) -> None:
+    """Each function body's imports, in a process where the role's missing extras are absent."""
+    missing_by_role = {
+        role: sorted(set().union(*(_modules_of_extra(e) for e in ("train",) if e not in extras)))
+        for role, extras in ROLE_EXTRAS.items()
+    }
+    assert "tensorflow" in missing_by_role["component"]
+    for name, executor in compiled["deploymentSpec"]["executors"].items():
+        blocked = missing_by_role[COMPONENT_ROLES[_function(executor)]]
+        program = "\n".join(
+            [
+                "import importlib.abc, sys",
+                "class Absent(importlib.abc.MetaPathFinder):",
+                "    def find_spec(self, name, path=None, target=None):",
+                f"        if name.split('.')[0] in {blocked!r}:",
+                "            raise ModuleNotFoundError(f'not in this image: {name}')",
+                "sys.meta_path.insert(0, Absent())",
+                *_body_imports(executor),
+            ]
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", program],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-2000:]}"
 
 
 def test_tasks_stream_logs_unbuffered(compiled: dict) -> None:
