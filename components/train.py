@@ -1,10 +1,13 @@
 """Training components: each stage runs as a multi-worker TFJob.
 
 The component itself only launches and follows the job (locally: processes on this
-machine; on a cluster: a TFJob on the GPU pool), so its pod stays small and on CPU. The
-GPU request, node selector, tolerations and affinity that the pipeline sets on a training
-task do not apply to that pod: KFP hands them to the component as its `task_config`
-(TaskConfig passthrough), and the launcher puts them on the TFJob's replicas.
+machine; on a cluster: a TFJob), so its pod stays small and on CPU. Where the replicas
+run is decided by the launcher (`landmarks.tfjob.placement`): the `gpus_per_worker` and
+`node_selector` parameters, over the task's `task_config`, over the training-defaults
+ConfigMap of the landmarks-platform chart. A GPU request, node selector, tolerations or
+affinity set on a training task do not apply to the component's own pod: KFP hands them
+to it as its `task_config` (TaskConfig passthrough), and the launcher puts them on the
+TFJob's replicas.
 """
 # No `from __future__ import annotations`: KFP reads the real annotation objects.
 
@@ -22,6 +25,9 @@ REPLICA_SETTINGS = [
     dsl.TaskConfigField.KUBERNETES_AFFINITY,
     dsl.TaskConfigPassthrough(field=dsl.TaskConfigField.ENV, apply_to_task=True),
 ]
+# The defaults -1 and "" of `gpus_per_worker` and `node_selector` below are
+# landmarks.tfjob.placement's GPUS_NOT_SET and NODE_SELECTOR_NOT_SET, written as literals:
+# KFP runs these functions from their source text, where a module constant is undefined.
 
 
 @landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
@@ -38,6 +44,8 @@ def train_stage1(
     namespace: str = "",
     run_id: str = "",
     kfp_task: str = "",
+    gpus_per_worker: int = -1,
+    node_selector: str = "",
     task_config: dsl.TaskConfig = None,
 ):
     """Stage 1: LeNet-5 at 128x128x3, the pipeline's smoke run.
@@ -55,6 +63,9 @@ def train_stage1(
         namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
         run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
         kfp_task: The KFP task name.
+        gpus_per_worker: GPUs per replica (cluster; -1: the task config's, else the chart's).
+        node_selector: `key=value[,key=value]` labels of the replicas' nodes, or `none` for
+            any node (cluster; empty: the task config's, else the chart's).
         task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
     from landmarks.launch import train_for_pipeline
@@ -76,6 +87,8 @@ def train_stage1(
         image=trainer_image,
         namespace=namespace,
         task_config=task_config,
+        gpus_per_worker=gpus_per_worker,
+        node_selector=node_selector,
     )
     for name, value in final.items():
         scores.log_metric(name, value)
@@ -97,6 +110,8 @@ def train_stage2(
     namespace: str = "",
     run_id: str = "",
     kfp_task: str = "",
+    gpus_per_worker: int = -1,
+    node_selector: str = "",
     task_config: dsl.TaskConfig = None,
 ):
     """Stage 2: VGG16 or ResNet50 transfer learning, no augmentation.
@@ -116,6 +131,9 @@ def train_stage2(
         namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
         run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
         kfp_task: The KFP task name.
+        gpus_per_worker: GPUs per replica (cluster; -1: the task config's, else the chart's).
+        node_selector: `key=value[,key=value]` labels of the replicas' nodes, or `none` for
+            any node (cluster; empty: the task config's, else the chart's).
         task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
     from landmarks.launch import train_for_pipeline
@@ -138,6 +156,8 @@ def train_stage2(
         image=trainer_image,
         namespace=namespace,
         task_config=task_config,
+        gpus_per_worker=gpus_per_worker,
+        node_selector=node_selector,
     )
     for name, value in final.items():
         scores.log_metric(name, value)
@@ -158,6 +178,8 @@ def train_stage3(
     namespace: str = "",
     run_id: str = "",
     kfp_task: str = "",
+    gpus_per_worker: int = -1,
+    node_selector: str = "",
     task_config: dsl.TaskConfig = None,
 ):
     """Stage 3: ResNet50 with rotation, shift and zoom augmentation.
@@ -176,6 +198,9 @@ def train_stage3(
         namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
         run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
         kfp_task: The KFP task name.
+        gpus_per_worker: GPUs per replica (cluster; -1: the task config's, else the chart's).
+        node_selector: `key=value[,key=value]` labels of the replicas' nodes, or `none` for
+            any node (cluster; empty: the task config's, else the chart's).
         task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
     from landmarks.launch import train_for_pipeline
@@ -198,6 +223,8 @@ def train_stage3(
         image=trainer_image,
         namespace=namespace,
         task_config=task_config,
+        gpus_per_worker=gpus_per_worker,
+        node_selector=node_selector,
     )
     for name, value in final.items():
         scores.log_metric(name, value)

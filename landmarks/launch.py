@@ -24,7 +24,7 @@ from landmarks import storage
 from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
 from landmarks.tfjob.local import JobResult, run_local
-from landmarks.tfjob.placement import Placement
+from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET, Placement
 from landmarks.tfjob.spec import dns1035_name
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,8 @@ def train_for_pipeline(
     image: str = "",
     namespace: str = "",
     task_config: Any = None,
+    gpus_per_worker: int = GPUS_NOT_SET,
+    node_selector: str = NODE_SELECTOR_NOT_SET,
 ) -> dict[str, float]:
     """The body of a KFP training component; returns the final epoch's metrics.
 
@@ -163,11 +165,17 @@ def train_for_pipeline(
     (gs://) and the model is then copied into the component's output path for KFP to
     record. `run_id` and `kfp_task` name the cluster job (a retried step adopts it);
     `image` is the trainer image, `namespace` the training namespace and `task_config`
-    the task's KFP TaskConfig (GPUs, node selector, tolerations for the replicas).
+    the task's KFP TaskConfig (GPUs, node selector, tolerations for the replicas);
+    `gpus_per_worker` and `node_selector`, the run's parameters, go over it (-1 / "": the
+    task config's or the chart's; `landmarks.tfjob.placement` gives the order).
     """
     from landmarks.train import HISTORY_FILE
 
     local = executor == "local"
+    # Read in both modes, so a mistyped parameter fails the step whatever the executor.
+    placement = Placement.from_parameters(
+        gpus_per_worker=gpus_per_worker, node_selector=node_selector
+    ).over(Placement.from_task_config(task_config))
     spec: dict[str, Any] = {}
     if not local:
         from landmarks.tfjob.cluster import DEFAULT_NAMESPACE, DEFAULT_TTL_SECONDS
@@ -194,7 +202,7 @@ def train_for_pipeline(
         spec=spec,
         run_id=run_id,
         task=kfp_task or task_name,
-        placement=None if local else Placement.from_task_config(task_config),
+        placement=None if local else placement,
     )
     run_training_step(step)
     if not local:

@@ -3,7 +3,7 @@
 
 from typing import NamedTuple
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Model
 
 from components.evaluate import evaluate
@@ -12,17 +12,14 @@ from components.split import split
 from components.train import train_stage1, train_stage2, train_stage3
 from landmarks import config
 from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
-from landmarks.tfjob.spec import GPU_RESOURCE
+from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET
 
 PIPELINE_NAME = "landmark-recognition"
-# Where the TFJob replicas of the training steps run (not the steps' own pods: the training
-# components forward these through their TaskConfig). GKE's GPU pool, and kind's look-alike
-# of it (charts/landmarks-platform/ci/*-values.yaml). The trainer image and the GPU count
-# follow $LANDMARKS_TRAINER_VARIANT at compile time: `cpu` (kind) requests no GPU.
+# The trainer image follows $LANDMARKS_TRAINER_VARIANT at compile time (`cpu`: kind). Where
+# its replicas run (GPUs, node pool) is not compiled in: the run's gpus_per_worker and
+# node_selector parameters, else the landmarks-platform chart's values, decide it when the
+# step launches (landmarks.tfjob.placement).
 TRAINER_IMAGE = config.image(config.trainer_role())
-GPUS_PER_WORKER = 1 if config.trainer_role() == config.TRAINER_VARIANTS["gpu"] else 0
-GPU_POOL_SELECTOR = {"cloud.google.com/gke-nodepool": "gpu-pool"}
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
 
 class PipelineOutputs(NamedTuple):
@@ -42,14 +39,10 @@ def _configure(task: dsl.PipelineTask, name: str) -> dsl.PipelineTask:
     return task
 
 
-def _on_gpu_pool(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """GPUs and the GPU pool for the task's TFJob replicas; the launcher pod stays on CPU."""
-    if GPUS_PER_WORKER:
-        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(GPUS_PER_WORKER)
-    for key, value in GPU_POOL_SELECTOR.items():
-        kubernetes.add_node_selector(task, key, value)
-    kubernetes.add_toleration(task, **GPU_TOLERATION)
-    # A cached step would skip launching its TFJob; a retried one adopts it instead.
+def _launches_a_job(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    # A cached step would skip launching its TFJob; a retried one adopts it instead. No
+    # accelerator, node selector or toleration here: set on the task, they would reach the
+    # replicas as its TaskConfig and override the chart's values on every run.
     task.set_caching_options(False)
     return task
 
@@ -74,6 +67,8 @@ def landmark_pipeline(
     train_timeout_s: float = 0,
     trainer_image: str = TRAINER_IMAGE,
     training_namespace: str = DEFAULT_NAMESPACE,
+    gpus_per_worker: int = GPUS_NOT_SET,
+    node_selector: str = NODE_SELECTOR_NOT_SET,
 ) -> PipelineOutputs:
     """Landmark recognition from Google Landmarks-style metadata.
 
@@ -99,6 +94,11 @@ def landmark_pipeline(
         trainer_image: Image of the training TFJobs' replicas (cluster executor).
         training_namespace: Namespace of the training TFJobs (cluster executor): where the
             landmarks-platform chart is installed.
+        gpus_per_worker: GPUs per training replica (cluster executor); 0 for CPU replicas,
+            -1 for the chart's `training.gpusPerWorker`.
+        node_selector: Node labels the training replicas must run on (cluster executor), as
+            `key=value[,key=value]`, e.g. `cloud.google.com/gke-nodepool=a100-pool`; `none`
+            for any node; empty for the chart's `training.nodeSelector`.
     """
     ingest_task = _configure(
         ingest(
@@ -131,6 +131,8 @@ def landmark_pipeline(
         "timeout_s": train_timeout_s,
         "trainer_image": trainer_image,
         "namespace": training_namespace,
+        "gpus_per_worker": gpus_per_worker,
+        "node_selector": node_selector,
         # Name each TFJob after the run and the task, so a retried step adopts its job.
         "run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         "kfp_task": dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
@@ -149,7 +151,7 @@ def landmark_pipeline(
         train_stage3(splits=splits, weights=weights, **training), "train-stage3"
     ).after(vgg16, resnet50)
     for task in (stage1, vgg16, resnet50, stage3):
-        _on_gpu_pool(task)
+        _launches_a_job(task)
     evaluation = _configure(
         evaluate(
             splits=splits,

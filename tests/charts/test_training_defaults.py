@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kubernetes_validate
 import pytest
 
+from landmarks.tfjob import TFJobSpec
+from landmarks.tfjob.placement import (
+    DEFAULTS_CONFIGMAP,
+    DEFAULTS_KEY,
+    Placement,
+    apply_cluster_settings,
+    parse_defaults,
+)
 from tests.charts.helm import KUBE_VERSIONS, PROFILES, Helm, find, launcher_pod, training_defaults
 from tests.charts.pss import restricted_violations
 
@@ -138,3 +148,110 @@ def test_trainer_service_account_mounts_no_api_token(helm: Helm) -> None:
     defaults = training_defaults(objects)
     assert defaults["serviceAccountName"] == "landmarks-trainer"
     assert defaults["automountServiceAccountToken"] is False
+
+
+# -- where training runs: pipeline parameter > task config > chart value > default ----------
+
+A100_POOL = "cloud.google.com/gke-nodepool=a100-pool"
+# ci/gke-values.yaml's training.nodeSelector.
+GKE_POOL = {
+    "cloud.google.com/gke-nodepool": "gpu-pool",
+    "cloud.google.com/gke-accelerator": "nvidia-l4",
+}
+
+
+def _worker(
+    objects: list[dict[str, Any]] | None,
+    *,
+    gpus_per_worker: int = -1,
+    node_selector: str = "",
+    task_config: Any = None,
+) -> dict[str, Any]:
+    """The Worker pod the launcher submits with the chart rendered as `objects` (None: no
+    chart), read through the launcher's own parser, for a run with these parameters."""
+    defaults = None
+    if objects is not None:
+        text = find(objects, "ConfigMap", DEFAULTS_CONFIGMAP)["data"][DEFAULTS_KEY]
+        defaults = parse_defaults(text, source="rendered landmarks-training-defaults")
+    placement = Placement.from_parameters(
+        gpus_per_worker=gpus_per_worker, node_selector=node_selector
+    ).over(Placement.from_task_config(task_config))
+    manifest = TFJobSpec(name="train", workers=2).to_manifest()
+    out = apply_cluster_settings(manifest, defaults, placement)
+    return out["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+
+
+def _gpus(pod: dict[str, Any], resource: str = "nvidia.com/gpu") -> str | None:
+    return pod["containers"][0].get("resources", {}).get("limits", {}).get(resource)
+
+
+def test_chart_values_decide_when_the_run_sets_no_parameter(helm: Helm) -> None:
+    objects = helm.template(
+        "gke",
+        set_values=[
+            "training.gpusPerWorker=2",
+            "training.nodeSelector.cloud\\.google\\.com/gke-nodepool=h100-pool",
+        ],
+    )
+    pod = _worker(objects)
+    assert _gpus(pod) == "2"
+    assert pod["nodeSelector"] == {**GKE_POOL, "cloud.google.com/gke-nodepool": "h100-pool"}
+
+
+@pytest.mark.parametrize(
+    ("profile", "gpus", "selector", "expected_gpus", "expected_selector"),
+    [
+        # (chart profile, parameters, what the Worker gets)
+        ("gke", 4, "", "4", GKE_POOL),
+        ("gke", 0, "", None, GKE_POOL),
+        ("gke", -1, A100_POOL, "1", {"cloud.google.com/gke-nodepool": "a100-pool"}),
+        ("gke", 8, A100_POOL, "8", {"cloud.google.com/gke-nodepool": "a100-pool"}),
+        ("gke", -1, "none", "1", None),
+        ("kind", -1, "", None, {"cloud.google.com/gke-nodepool": "gpu-pool"}),
+        ("kind", 1, "", "1", {"cloud.google.com/gke-nodepool": "gpu-pool"}),
+        ("default", -1, "", "1", {"cloud.google.com/gke-nodepool": "gpu-pool"}),
+    ],
+)
+def test_run_parameters_beat_the_chart_values(
+    helm: Helm,
+    profile: str,
+    gpus: int,
+    selector: str,
+    expected_gpus: str | None,
+    expected_selector: dict[str, str] | None,
+) -> None:
+    pod = _worker(helm.template(profile), gpus_per_worker=gpus, node_selector=selector)
+    assert _gpus(pod) == expected_gpus
+    assert pod.get("nodeSelector") == expected_selector
+    # The chart's tolerations hold whatever the run says: CPU replicas may still land on
+    # the tainted GPU pool.
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+
+
+def test_task_config_sits_between_run_parameters_and_the_chart(helm: Helm) -> None:
+    objects = helm.template("gke")
+    task = {"resources": {"limits": {"nvidia.com/gpu": "2"}}, "node_selector": {"pool": "task"}}
+    pod = _worker(objects, task_config=task)
+    assert (_gpus(pod), pod["nodeSelector"]) == ("2", {"pool": "task"})
+    pod = _worker(objects, task_config=task, gpus_per_worker=3, node_selector=A100_POOL)
+    assert (_gpus(pod), pod["nodeSelector"]) == (
+        "3",
+        {"cloud.google.com/gke-nodepool": "a100-pool"},
+    )
+
+
+def test_parameter_gpus_are_requested_as_the_charts_gpu_resource(helm: Helm) -> None:
+    objects = helm.template("gke", set_values=["training.gpuResourceName=amd.com/gpu"])
+    pod = _worker(objects, gpus_per_worker=2)
+    assert (_gpus(pod, "amd.com/gpu"), _gpus(pod)) == ("2", None)
+
+
+def test_built_in_default_without_a_chart_is_no_gpu_on_any_node() -> None:
+    pod = _worker(None)
+    assert _gpus(pod) is None
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    pod = _worker(None, gpus_per_worker=1, node_selector=A100_POOL)
+    assert _gpus(pod) == "1"
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-nodepool": "a100-pool"}

@@ -15,11 +15,12 @@ from packaging.requirements import Requirement
 from components.base import COMPONENT_ROLES
 from landmarks import config
 from landmarks.errors import LandmarksError
+from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET
 from pipelines.compile import check_no_local_paths, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINING_TASKS = ("train-stage1", "train-stage2", "train-stage2-2", "train-stage3")
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+PLACEMENT_PARAMETERS = {"gpus_per_worker": GPUS_NOT_SET, "node_selector": NODE_SELECTOR_NOT_SET}
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +34,17 @@ def compiled(compiled_path: Path) -> dict:
     return documents[0]
 
 
+def _platform(path: Path) -> dict:
+    """The kfp-kubernetes settings per executor (the compiled file's second document, if any)."""
+    documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    if len(documents) < 2:
+        return {}
+    return documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
 @pytest.fixture(scope="module")
 def platform(compiled_path: Path) -> dict:
-    """The kfp-kubernetes settings per executor (the compiled file's second document)."""
-    documents = [doc for doc in yaml.safe_load_all(compiled_path.read_text()) if doc]
-    return documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    return _platform(compiled_path)
 
 
 def _tasks(compiled: dict) -> dict:
@@ -181,30 +188,51 @@ def test_training_tasks_run_the_trainer_image_named_after_their_run(compiled: di
         assert params["kfp_task"]["runtimeValue"]["constant"] == "{{$.pipeline_task_name}}"
 
 
-def test_training_replicas_get_a_gpu_on_the_gpu_pool_not_the_launcher_pod(
-    compiled: dict, platform: dict
-) -> None:
-    components = compiled["components"]
+def _assert_nothing_pins_where_training_runs(pipeline: dict, platform: dict) -> None:
+    """No GPU, node selector or toleration compiled in: it would override the chart's values."""
     for name in TRAINING_TASKS:
         executor = f"exec-{name}"
-        resources = compiled["deploymentSpec"]["executors"][executor]["container"]["resources"]
-        assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
-        assert resources["accelerator"]["resourceCount"] == "1"
-        assert platform[executor]["nodeSelector"]["labels"] == {
-            "cloud.google.com/gke-nodepool": "gpu-pool"
-        }
-        assert platform[executor]["tolerations"] == [GPU_TOLERATION]
-        # Passed through to the component (TaskConfig) rather than applied to its own pod.
+        container = pipeline["deploymentSpec"]["executors"][executor]["container"]
+        assert "resources" not in container, name
+        settings = platform.get(executor, {})
+        for key in ("nodeSelector", "tolerations", "nodeAffinity", "podAffinity"):
+            assert key not in settings, (name, key)
+
+
+def test_compiled_training_tasks_pin_no_gpu_pool_or_count(compiled: dict, platform: dict) -> None:
+    _assert_nothing_pins_where_training_runs(compiled, platform)
+    for name in ("ingest", "split", "evaluate"):
+        container = compiled["deploymentSpec"]["executors"][f"exec-{name}"]["container"]
+        assert "resources" not in container
+        assert f"exec-{name}" not in platform
+
+
+def test_where_training_runs_is_a_run_parameter_unset_by_default(compiled: dict) -> None:
+    for parameter, unset in PLACEMENT_PARAMETERS.items():
+        assert _default(compiled, parameter) == unset, parameter
+    components = compiled["components"]
+    for name in TRAINING_TASKS:
+        task = _tasks(compiled)[name]
+        params = task["inputs"]["parameters"]
+        component = components[task["componentRef"]["name"]]["inputDefinitions"]["parameters"]
+        for parameter, unset in PLACEMENT_PARAMETERS.items():
+            # Every training step forwards the run's value to its launcher...
+            assert params[parameter] == {"componentInputParameter": parameter}, (name, parameter)
+            # ... and the component's own default (a literal in its source) means "unset" too.
+            assert component[parameter]["defaultValue"] == unset, (name, parameter)
+
+
+def test_task_config_still_reaches_the_replicas_not_the_launcher_pod(compiled: dict) -> None:
+    # A pipeline built on these components may set GPUs or a pool on a training task with
+    # kfp-kubernetes: that goes to the replicas (placement layer 4), not the launcher's pod.
+    components = compiled["components"]
+    for name in TRAINING_TASKS:
         component = components[_tasks(compiled)[name]["componentRef"]["name"]]
         passthroughs = {
             p["field"]: p.get("applyToTask", False) for p in component["taskConfigPassthroughs"]
         }
         for field in ("RESOURCES", "KUBERNETES_NODE_SELECTOR", "KUBERNETES_TOLERATIONS"):
             assert passthroughs[field] is False, (name, field)
-    for name in ("ingest", "split", "evaluate"):
-        container = compiled["deploymentSpec"]["executors"][f"exec-{name}"]["container"]
-        assert "resources" not in container
-        assert f"exec-{name}" not in platform
 
 
 def test_training_tasks_are_never_cached(compiled: dict) -> None:
@@ -221,10 +249,11 @@ def test_cluster_pipeline_names_no_path_of_this_machine(compiled_path: Path) -> 
 
 
 def test_a_local_path_in_a_cluster_pipeline_is_refused(compiled_path: Path, tmp_path: Path) -> None:
-    spec, platform_doc = yaml.safe_load_all(compiled_path.read_text())
-    spec["root"]["inputDefinitions"]["parameters"]["labels"]["defaultValue"] = "/data/labels.csv"
+    documents = [doc for doc in yaml.safe_load_all(compiled_path.read_text()) if doc]
+    parameters = documents[0]["root"]["inputDefinitions"]["parameters"]
+    parameters["labels"]["defaultValue"] = "/data/labels.csv"
     leaky = tmp_path / "leaky.yaml"
-    leaky.write_text(yaml.safe_dump_all([spec, platform_doc]))
+    leaky.write_text(yaml.safe_dump_all(documents))
     with pytest.raises(LandmarksError, match=r"parameter labels='/data/labels\.csv'"):
         check_no_local_paths(leaky)
 
@@ -241,9 +270,10 @@ def test_cpu_trainer_variant_compiles_without_gpus(tmp_path: Path) -> None:
         capture_output=True,
         timeout=120,
     )
-    pipeline, platform_doc = list(yaml.safe_load_all(output.read_text()))
+    pipeline = next(yaml.safe_load_all(output.read_text()))
     assert _default(pipeline, "trainer_image") == config.image("trainer-cpu")
-    executor = pipeline["deploymentSpec"]["executors"]["exec-train-stage1"]["container"]
-    assert "resources" not in executor
-    placement = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert placement["exec-train-stage1"]["tolerations"] == [GPU_TOLERATION]
+    # The CPU variant differs in its image only: the chart (ci/kind-values.yaml:
+    # gpusPerWorker 0) or the run's parameters say where it trains.
+    _assert_nothing_pins_where_training_runs(pipeline, _platform(output))
+    for parameter, unset in PLACEMENT_PARAMETERS.items():
+        assert _default(pipeline, parameter) == unset, parameter

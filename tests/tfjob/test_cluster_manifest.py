@@ -42,11 +42,10 @@ def _launcher_manifest(defaults: dict[str, Any]) -> dict[str, Any]:
     manifest = launch_identity("0b7c6f0e-1111-4c55-8e0f-123456789abc", "train-stage2").apply(
         manifest
     )
-    placement = Placement(
-        resources={"limits": {"nvidia.com/gpu": "1"}},
-        node_selector={"cloud.google.com/gke-nodepool": "gpu-pool"},
-        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        env=[{"name": "PYTHONUNBUFFERED", "value": "1"}],
+    # What the pipeline forwards when a run leaves gpus_per_worker and node_selector unset:
+    # its task config's env only, so the chart decides where the replicas run.
+    placement = Placement.from_parameters().over(
+        Placement(env=[{"name": "PYTHONUNBUFFERED", "value": "1"}])
     )
     manifest = apply_cluster_settings(manifest, defaults, placement)
     owner = OwnerPod("landmark-recognition-abc-system-container-impl", "landmarks-training", "u1")
