@@ -49,8 +49,6 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _manifest(**fields: Any) -> dict[str, Any]:
-    # Without /dev/shm (test_spec covers it): these tests compare volumes layer by layer.
-    fields.setdefault("shm_size", None)
     return TFJobSpec(name="train", workers=2, chief=True, **fields).to_manifest()
 
 
