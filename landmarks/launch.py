@@ -25,7 +25,7 @@ from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
 from landmarks.tfjob.local import JobResult, run_local
 from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET, Placement
-from landmarks.tfjob.spec import dns1035_name
+from landmarks.tfjob.spec import dns1035_name, with_object_store_env
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class TrainingStep:
 
     Attributes:
         stage: Trainer stage preset (`stage1`, `stage2-vgg16`, `stage2-resnet50`, `stage3`).
-        data: The split directory (local path, or gs:// on a cluster).
+        data: The split directory (local path, or gs://, s3://, minio:// on a cluster).
         out: Where the chief writes the model directory.
         job_name: TFJob name; on a cluster it is derived from the run and task so a retried
             step adopts the job it created.
@@ -125,6 +125,10 @@ def run_training_step(step: TrainingStep) -> JobResult:
         # Named after the run and task, so a retried step adopts the job instead of
         # starting a second one.
         manifest = launch_identity(step.run_id, step.task or step.job_name).apply(manifest)
+        # Replicas in other pods reach minio:// / s3:// with credentials from a Secret and
+        # the launcher's endpoint settings; local replicas inherit this process's environment.
+        uris = [step.data, step.out, step.checkpoint_dir, step.weights]
+        manifest = with_object_store_env(manifest, uris)
         result = run_on_cluster(
             manifest,
             timeout=step.timeout_s or None,
@@ -162,8 +166,8 @@ def train_for_pipeline(
 
     Locally the artifacts' paths are real directories and the replicas write there. On
     a cluster the replicas run in other pods, so they read and write the artifacts' URIs
-    (gs://) and the model is then copied into the component's output path for KFP to
-    record. `run_id` and `kfp_task` name the cluster job (a retried step adopts it);
+    (gs://, minio://, s3://) and the model is then copied into the component's output path
+    for KFP to record. `run_id` and `kfp_task` name the cluster job (a retried step adopts it);
     `image` is the trainer image, `namespace` the training namespace and `task_config`
     the task's KFP TaskConfig (GPUs, node selector, tolerations for the replicas);
     `gpus_per_worker` and `node_selector`, the run's parameters, go over it (-1 / "": the

@@ -1,8 +1,9 @@
 """Read a split and a trained model, and predict the test images in streamed batches.
 
 TensorFlow is imported inside the functions that need it, so `landmarks --help` and the
-pure metric code stay light. Files on gs:// are staged to local disk through the GCS
-client first: TensorFlow's own gs:// filesystem ignores STORAGE_EMULATOR_HOST.
+pure metric code stay light. Files in an object store (gs://, s3://, minio://) are staged
+to local disk through the storage layer first: TensorFlow has no s3:// file system and its
+gs:// one ignores STORAGE_EMULATOR_HOST.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class TestImage:
 
 def stage_tree(root: str, workdir: Path, name: str) -> Path:
     """A local copy of `root` (a local root is used in place)."""
-    if storage.is_gcs(root):
+    if storage.is_remote(root):
         log.info("staging %s to local disk", root)
     return storage.download_tree(root, str(workdir / name))
 

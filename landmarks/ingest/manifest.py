@@ -220,6 +220,6 @@ class Journal:
         """Remove every segment, once the manifest holds their records."""
         for segment in Journal.segments(out):
             storage.delete(segment)
-        if not storage.is_gcs(out):
+        if not storage.is_remote(out):
             with contextlib.suppress(OSError):  # not empty: someone else's files, keep them
                 Path(out, JOURNAL_DIR).rmdir()

@@ -84,9 +84,9 @@ class Metadata:
 
 @contextmanager
 def _open_binary(uri: str) -> Iterator[IO[bytes]]:
-    """A byte stream over a local file (read lazily) or a gs:// object."""
+    """A byte stream over a local file (read lazily) or an object (gs://, s3://, minio://)."""
     try:
-        if storage.is_gcs(uri):
+        if storage.is_remote(uri):
             binary: IO[bytes] = io.BytesIO(storage.read_bytes(uri))
         else:
             path = Path(uri)

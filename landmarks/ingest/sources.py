@@ -228,7 +228,7 @@ class ImagesDirSource:
     def __init__(self, root: str, wanted: Iterable[str]) -> None:
         self.root = root
         self._tar_index: dict[str, _TarEntry] = {}
-        if not storage.is_gcs(root):
+        if not storage.is_remote(root):
             base = Path(root)
             if not base.is_dir():
                 raise InputError("images directory does not exist", file=root)
@@ -262,7 +262,8 @@ class ImagesDirSource:
         try:
             if storage.is_gcs(path):
                 return fetch_gcs(path)
-            return Path(path).read_bytes()
+            # Local, s3:// or minio://: a missing one is a FileNotFoundError either way.
+            return storage.read_bytes(path)
         except FileNotFoundError:
             pass
         except FetchError as err:

@@ -445,7 +445,7 @@ def _csv_text(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
 
 def _check_replaceable(out: str) -> list[str]:
     """Files already under `out`, after checking they belong to a split we may replace."""
-    if not storage.is_gcs(out) and Path(out).exists() and not Path(out).is_dir():
+    if not storage.is_remote(out) and Path(out).exists() and not Path(out).is_dir():
         raise LandmarksError(f"{out} exists and is not a directory")
     existing = list(storage.list_files(out))
     foreign = sorted({rel.split("/")[0] for rel in existing} - OUTPUT_ENTRIES)
@@ -459,7 +459,7 @@ def _check_replaceable(out: str) -> list[str]:
 
 def _check_sources(ingest: str, images: list[_Image], manifest_uri: str) -> None:
     """Fail before touching the output if the manifest names an image that is not there."""
-    if storage.is_gcs(ingest):
+    if storage.is_remote(ingest):
         present = set(storage.list_files(ingest))  # one listing instead of a request per image
         missing = [i for i in images if i.src not in present]
     else:
@@ -485,16 +485,14 @@ def _copy_one(src: str, dst: str, hardlink: bool) -> None:
             return
         except OSError:
             pass  # another filesystem, or links not allowed: copy the bytes
-    if storage.is_gcs(src) and storage.is_gcs(dst):
-        storage.copy(src, dst)  # server-side, keeps the content type
-    else:
-        storage.write_bytes(dst, storage.read_bytes(src), content_type="image/jpeg")
+    # Server-side within one store (keeping the content type), else through this process.
+    storage.copy(src, dst, content_type="image/jpeg")
 
 
 def _copy_all(
     jobs: list[tuple[str, str]], *, concurrent: bool, progress: bool, workers: int = COPY_WORKERS
 ) -> None:
-    """Copy (src, dst) pairs; with a small thread pool when either side is gs://."""
+    """Copy (src, dst) pairs; with a small thread pool when either side is an object store."""
     bar = tqdm(total=len(jobs), desc="split: copying images", unit="img", disable=not progress)
     with bar:
         if not concurrent:
@@ -581,8 +579,8 @@ def run_split(opts: SplitOptions) -> SplitResult:
             empty split, or an output directory that is not a split.
     """
     ratios = _validate(opts)
-    ingest = opts.ingest_dir.rstrip("/") if storage.is_gcs(opts.ingest_dir) else opts.ingest_dir
-    out = opts.out.rstrip("/") if storage.is_gcs(opts.out) else opts.out
+    ingest = opts.ingest_dir.rstrip("/") if storage.is_remote(opts.ingest_dir) else opts.ingest_dir
+    out = opts.out.rstrip("/") if storage.is_remote(opts.out) else opts.out
     if _same_or_inside(out, ingest):
         raise LandmarksError(f"output {out} must not be the ingest directory or inside it")
 
@@ -600,7 +598,7 @@ def run_split(opts: SplitOptions) -> SplitResult:
     manifest_uri = storage.join(ingest, MANIFEST_NAME)
     _check_sources(ingest, images, manifest_uri)
     existing = _check_replaceable(out)
-    concurrent = storage.is_gcs(ingest) or storage.is_gcs(out)
+    concurrent = storage.is_remote(ingest) or storage.is_remote(out)
 
     def jobs_for(root: str) -> list[tuple[str, str]]:
         return [
@@ -608,7 +606,7 @@ def run_split(opts: SplitOptions) -> SplitResult:
             for r in plan.rows
         ]
 
-    if storage.is_gcs(out):
+    if storage.is_remote(out):
         storage.delete(storage.join(out, MANIFEST))  # the old split is no longer complete
         _copy_all(jobs_for(out), concurrent=True, progress=opts.progress, workers=opts.workers)
         new = {r.path for r in plan.rows} | {LABEL_MAP, SUMMARY, MANIFEST}
@@ -662,9 +660,9 @@ def _parallel(fn: Callable[[str], None], items: list[str]) -> None:
 
 
 def _same_or_inside(out: str, ingest: str) -> bool:
-    if storage.is_gcs(out) != storage.is_gcs(ingest):
+    if storage.is_remote(out) != storage.is_remote(ingest):
         return False
-    if storage.is_gcs(out):
+    if storage.is_remote(out):
         return out == ingest or out.startswith(ingest + "/")
     a, b = Path(out).absolute(), Path(ingest).absolute()
     return a == b or b in a.parents

@@ -1,45 +1,119 @@
-"""Read and write files on local disk or in Google Cloud Storage (`gs://bucket/key`).
+"""Read and write files on local disk or in an object store: `gs://`, `s3://`, `minio://`.
 
 Every stage takes its inputs and outputs as plain strings so the same code runs on a
-laptop, under KFP's local runner and in a cluster pod. Writes are atomic on both: a
-local file is written beside its target and renamed into place; a GCS object upload
-is atomic by itself. With `STORAGE_EMULATOR_HOST` set, the client talks to that
-emulator with anonymous credentials.
+laptop, under KFP's local runner and in a cluster pod. Writes are atomic everywhere: a
+local file is written beside its target and renamed into place; an object upload is
+atomic by itself. Any other scheme (`hdfs://x`, or a slip like `minio:/x`) is an
+InputError from every function here, never taken for a local path.
+
+Where each scheme finds its endpoint and credentials (the environment):
+
+- `gs://`: Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS, workload
+  identity); with STORAGE_EMULATOR_HOST the client talks to that emulator anonymously.
+- `s3://`: boto3's chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+  AWS_REGION, AWS_PROFILE, IRSA web identity, instance roles); AWS_ENDPOINT_URL_S3 (or
+  AWS_ENDPOINT_URL) points it at an S3-compatible service.
+- `minio://`: KFP's in-cluster artifact store (the default pipeline root
+  `minio://mlpipeline/v2/artifacts`). Endpoint LANDMARKS_MINIO_ENDPOINT, default KFP's
+  `http://seaweedfs.kubeflow:9000`; credentials AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+  which pods take from KFP's `mlpipeline-minio-artifact` Secret (keys `accesskey`,
+  `secretkey`).
+
+A store's refusal (no such bucket, access denied, wrong credentials) is a StorageError
+naming the URI; a missing object on s3:// or minio:// is ObjectNotFound, which is also a
+FileNotFoundError as for local files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from google.cloud import storage as gcs
+from landmarks.storage.errors import REMOTE_SCHEMES, ObjectNotFound, StorageError
+from landmarks.storage.gcs import GCSStore, client
+from landmarks.storage.gcs import _local as _local  # benchmarks drop a cached GCS client
+from landmarks.storage.local import LocalStore
+from landmarks.storage.s3 import MINIO_SCHEME, S3Store
+from landmarks.storage.uri import scheme, split_uri
+
+__all__ = [
+    "GCS_SCHEME",
+    "MINIO_SCHEME",
+    "REMOTE_SCHEMES",
+    "S3_SCHEME",
+    "ObjectNotFound",
+    "StorageError",
+    "client",
+    "copy",
+    "delete",
+    "download_tree",
+    "exists",
+    "is_gcs",
+    "is_remote",
+    "join",
+    "list_files",
+    "read_bytes",
+    "read_text",
+    "scheme",
+    "split_uri",
+    "tensorflow_reads",
+    "upload_tree",
+    "write_bytes",
+    "write_text",
+]
 
 GCS_SCHEME = "gs://"
-_local = threading.local()
+S3_SCHEME = "s3://"
+
+
+class Store(Protocol):
+    def exists(self, uri: str) -> bool: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+    def write_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> None: ...
+    def delete(self, uri: str) -> None: ...
+    def list_files(self, root: str) -> Iterator[str]: ...
+    def copy(self, src: str, dst: str, content_type: str | None = None) -> None: ...
+
+
+_LOCAL = LocalStore()
+_STORES: dict[str, Store] = {
+    GCS_SCHEME: GCSStore(),
+    S3_SCHEME: S3Store(S3_SCHEME),
+    MINIO_SCHEME: S3Store(MINIO_SCHEME),
+}
+
+
+def _store(uri: str) -> Store:
+    found = scheme(uri)
+    return _LOCAL if found is None else _STORES[found]
+
+
+def is_remote(uri: str) -> bool:
+    """True for an object-store URI, False for a local path; InputError for another scheme."""
+    return scheme(uri) is not None
 
 
 def is_gcs(uri: str) -> bool:
     return uri.startswith(GCS_SCHEME)
 
 
-def split_gcs(uri: str) -> tuple[str, str]:
-    """`gs://bucket/a/b` -> (`bucket`, `a/b`)."""
-    if not is_gcs(uri):
-        raise ValueError(f"not a gs:// URI: {uri}")
-    bucket, _, key = uri[len(GCS_SCHEME) :].partition("/")
-    if not bucket:
-        raise ValueError(f"gs:// URI without a bucket: {uri}")
-    return bucket, key
+def tensorflow_reads(uri: str) -> bool:
+    """Whether TensorFlow's own file system (tf.data, tf.io) can read `uri` in place.
+
+    It reads local paths and real gs://, but ignores STORAGE_EMULATOR_HOST, and TensorFlow
+    2.6+ has no s3:// file system at all: those are staged to local disk through this module.
+    """
+    import os
+
+    found = scheme(uri)
+    if found is None:
+        return True
+    return found == GCS_SCHEME and not os.environ.get("STORAGE_EMULATOR_HOST")
 
 
 def join(base: str, *parts: str) -> str:
-    if is_gcs(base):
+    if is_remote(base):
         out = base.rstrip("/")
         for part in parts:
             out = f"{out}/{part.strip('/')}"
@@ -47,40 +121,12 @@ def join(base: str, *parts: str) -> str:
     return str(Path(base, *parts))
 
 
-def client() -> gcs.Client:
-    """A storage client per thread (the underlying HTTP session is not shared safely)."""
-    cached = getattr(_local, "client", None)
-    if cached is None:
-        from google.cloud import storage as gcs
-
-        if os.environ.get("STORAGE_EMULATOR_HOST"):
-            from google.auth.credentials import AnonymousCredentials
-
-            cached = gcs.Client(
-                project=os.environ.get("GOOGLE_CLOUD_PROJECT", "landmarks-local"),
-                credentials=AnonymousCredentials(),
-            )
-        else:
-            cached = gcs.Client()
-        _local.client = cached
-    return cached
-
-
-def _blob(uri: str):  # -> gcs.Blob
-    bucket, key = split_gcs(uri)
-    return client().bucket(bucket).blob(key)
-
-
 def exists(uri: str) -> bool:
-    if is_gcs(uri):
-        return _blob(uri).exists()
-    return Path(uri).exists()
+    return _store(uri).exists(uri)
 
 
 def read_bytes(uri: str) -> bytes:
-    if is_gcs(uri):
-        return _blob(uri).download_as_bytes()
-    return Path(uri).read_bytes()
+    return _store(uri).read_bytes(uri)
 
 
 def read_text(uri: str, encoding: str = "utf-8") -> str:
@@ -89,21 +135,7 @@ def read_text(uri: str, encoding: str = "utf-8") -> str:
 
 def write_bytes(uri: str, data: bytes, content_type: str | None = None) -> None:
     """Write atomically: readers see the old content or the new one, never a part."""
-    if is_gcs(uri):
-        _blob(uri).upload_from_string(data, content_type=content_type)
-        return
-    path = Path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        # mkstemp creates 0600 files; outputs such as reports are meant to be shared.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _store(uri).write_bytes(uri, data, content_type)
 
 
 def write_text(uri: str, text: str, content_type: str = "text/plain") -> None:
@@ -111,63 +143,46 @@ def write_text(uri: str, text: str, content_type: str = "text/plain") -> None:
 
 
 def delete(uri: str) -> None:
-    if is_gcs(uri):
-        from google.api_core.exceptions import NotFound
-
-        with contextlib.suppress(NotFound):
-            _blob(uri).delete()
-        return
-    Path(uri).unlink(missing_ok=True)
+    """Remove a file or object; one that is not there is fine."""
+    _store(uri).delete(uri)
 
 
 def list_files(root: str) -> Iterator[str]:
     """Paths of all files under `root`, relative to it, with `/` separators."""
-    if is_gcs(root):
-        bucket, key = split_gcs(root)
-        prefix = key.rstrip("/") + "/" if key else ""
-        for blob in client().list_blobs(bucket, prefix=prefix):
-            if not blob.name.endswith("/"):
-                yield blob.name[len(prefix) :]
-        return
-    base = Path(root)
-    if not base.exists():
-        return
-    for path in sorted(base.rglob("*")):
-        if path.is_file():
-            yield path.relative_to(base).as_posix()
+    return _store(root).list_files(root)
 
 
-def copy(src: str, dst: str) -> None:
-    if is_gcs(src) and is_gcs(dst):
-        sb, sk = split_gcs(src)
-        db, dk = split_gcs(dst)
-        source = client().bucket(sb)
-        source.copy_blob(source.blob(sk), client().bucket(db), dk)
-        return
-    write_bytes(dst, read_bytes(src))
+def copy(src: str, dst: str, content_type: str | None = None) -> None:
+    """Copy one file; within one store server-side, across stores through this process."""
+    source, target = _store(src), _store(dst)
+    if source is target:
+        target.copy(src, dst, content_type)
+    elif isinstance(target, S3Store) and source is _LOCAL:
+        target.upload_file(src, dst, content_type)  # streamed, multipart when large
+    else:
+        target.write_bytes(dst, source.read_bytes(src), content_type)
 
 
 def download_tree(root: str, dest: str) -> Path:
-    """Stage a directory tree (local or gs://) on local disk; a local root is returned as is.
+    """Stage a directory tree on local disk; a local root is returned as is.
 
-    TensorFlow's own gs:// filesystem ignores STORAGE_EMULATOR_HOST, so code that feeds
-    tf.data reads a local copy made through the GCS client.
+    Files already at `dest` are kept, so a rerun only fetches what is missing.
     """
-    if not is_gcs(root):
+    if not is_remote(root):
         return Path(root)
     out = Path(dest)
     for rel in list_files(root):
         target = out / rel
         if target.exists():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(str(target), read_bytes(join(root, rel)))
+        _LOCAL.write_bytes(str(target), read_bytes(join(root, rel)))
     return out
 
 
 def upload_tree(src: str | Path, root: str) -> None:
-    """Copy a local directory tree to `root` (local or gs://)."""
+    """Copy a local directory tree to `root` (local or an object store)."""
     base = Path(src)
+    _store(root)  # an unsupported scheme fails before anything is read
     for path in sorted(base.rglob("*")):
         if path.is_file():
-            write_bytes(join(root, path.relative_to(base).as_posix()), path.read_bytes())
+            copy(str(path), join(root, path.relative_to(base).as_posix()))

@@ -16,6 +16,8 @@ contract this module encodes:
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -24,6 +26,8 @@ from typing import Any
 
 from landmarks.config import TRAINER_IMAGE
 from landmarks.errors import InputError
+from landmarks.storage import MINIO_SCHEME, S3_SCHEME, scheme
+from landmarks.storage import s3 as s3_store
 
 API_VERSION = "kubeflow.org/v1"
 KIND = "TFJob"
@@ -273,3 +277,45 @@ def find_container(replica_spec: Mapping[str, Any], replica_type: str) -> Mappin
         "injects TF_CONFIG only into that one",
         field=f"spec.tfReplicaSpecs.{replica_type}.template.spec.containers",
     )
+
+
+def with_object_store_env(
+    manifest: Mapping[str, Any],
+    uris: Sequence[str | None],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The manifest with what its replicas need to reach the object stores `uris` name.
+
+    For a cluster (the local executor's replicas inherit the launcher's environment):
+
+    - minio:// (KFP's in-cluster store): AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from
+      KFP's Secret `mlpipeline-minio-artifact` (keys `accesskey`, `secretkey`), which must
+      exist in the job's namespace, and the launcher's LANDMARKS_MINIO_ENDPOINT when it has
+      one (without it the replicas use KFP's default endpoint);
+    - s3://: the launcher's AWS_REGION and AWS_ENDPOINT_URL(_S3) when set; credentials come
+      from the pod's identity (IRSA) or the chart's training env, never from the manifest.
+
+    A variable the container already sets by name is left as it is.
+    """
+    environ = os.environ if environ is None else environ
+    schemes = {scheme(uri) for uri in uris if uri}
+    env: list[dict[str, Any]] = []
+    if MINIO_SCHEME in schemes:
+        for key, name in s3_store.KFP_MINIO_SECRET_ENV.items():
+            ref = {"name": s3_store.KFP_MINIO_SECRET, "key": key}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+    passed = [s3_store.MINIO_ENDPOINT_ENV] if MINIO_SCHEME in schemes else []
+    if S3_SCHEME in schemes or MINIO_SCHEME in schemes:
+        passed += ["AWS_REGION", "AWS_DEFAULT_REGION"]
+    if S3_SCHEME in schemes:
+        passed += ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+    env += [{"name": name, "value": environ[name]} for name in passed if environ.get(name)]
+    out = copy.deepcopy(dict(manifest))
+    if not env:
+        return out
+    for replica_type, replica in out["spec"]["tfReplicaSpecs"].items():
+        container = find_container(replica, replica_type)
+        assert isinstance(container, dict)
+        present = {item.get("name") for item in container.get("env", [])}
+        container.setdefault("env", []).extend(e for e in env if e["name"] not in present)
+    return out

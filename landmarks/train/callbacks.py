@@ -1,5 +1,5 @@
 """Keras callbacks of the trainer: throughput, a history that survives restarts, progress
-lines for pod logs, and mirroring of local directories to gs://."""
+lines for pod logs, and mirroring of local directories to an object store."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class DirMirror:
-    """A local working directory kept in step with a local or gs:// directory.
+    """A local working directory kept in step with a local or object-store directory.
 
     TensorFlow writes checkpoints and TensorBoard events to local files; `push` copies
     new and changed files up and removes remote files that disappeared locally, `pull`
@@ -30,12 +30,12 @@ class DirMirror:
 
     def __init__(self, remote: str, local: str | Path) -> None:
         self.remote = remote
-        self.local = Path(remote) if not storage.is_gcs(remote) else Path(local)
+        self.local = Path(local) if storage.is_remote(remote) else Path(remote)
         self._sent: dict[str, tuple[int, int]] = {}
 
     @property
     def is_remote(self) -> bool:
-        return storage.is_gcs(self.remote)
+        return storage.is_remote(self.remote)
 
     def pull(self) -> None:
         if self.is_remote:
@@ -132,7 +132,7 @@ class HistoryRecorder(keras.callbacks.Callback):
 
 
 class MirrorPush(keras.callbacks.Callback):
-    """After each epoch's checkpoint, copy the chief's files to their gs:// home."""
+    """After each epoch's checkpoint, copy the chief's files to their remote home."""
 
     def __init__(self, mirrors: list[DirMirror]) -> None:
         super().__init__()

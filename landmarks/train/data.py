@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,15 +111,16 @@ def _scan_subset(
 def stage_locally(split_root: str, cache_dir: str | None = None) -> str:
     """Where tf.data should read the split from.
 
-    TensorFlow's own gs:// filesystem ignores STORAGE_EMULATOR_HOST, so with an emulator
-    the split is copied to local disk through the GCS client first (a rerun reuses what
-    is already there). On a real cluster tf.data reads gs:// directly.
+    tf.data reads local paths and real gs:// in place. TensorFlow has no s3:// file system
+    and its gs:// one ignores STORAGE_EMULATOR_HOST, so a minio://, s3:// or emulated gs://
+    split is first copied to local disk through the storage layer (a rerun reuses what is
+    already there).
     """
-    if not storage.is_gcs(split_root) or not os.environ.get("STORAGE_EMULATOR_HOST"):
+    if storage.tensorflow_reads(split_root):
         return split_root
     digest = hashlib.sha1(split_root.encode()).hexdigest()[:12]
     dest = Path(cache_dir or tempfile.gettempdir()) / f"landmarks-split-{digest}"
-    log.info("staging %s to %s (GCS emulator in use)", split_root, dest)
+    log.info("staging %s to %s", split_root, dest)
     for part in ("train", "validation"):
         storage.download_tree(storage.join(split_root, part), str(dest / part))
     storage.write_bytes(

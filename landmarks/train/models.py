@@ -74,18 +74,18 @@ def _lenet5(cfg: TrainConfig, num_classes: int) -> keras.Model:
 
 @contextlib.contextmanager
 def _local_copy(uri: str, missing: str, field: str | None = None) -> Iterator[str]:
-    """A local path for a local or gs:// file; a downloaded copy is removed afterwards.
+    """A local path for a local or object-store file; a downloaded copy is removed afterwards.
 
     `missing` is the error's reason when there is no such file.
     """
-    if not storage.is_gcs(uri):
+    if not storage.is_remote(uri):
         if not Path(uri).is_file():
             raise InputError(missing, file=uri, field=field)
         yield uri
         return
     if not storage.exists(uri):
         raise InputError(missing, file=uri, field=field)
-    suffix = "".join(Path(storage.split_gcs(uri)[1]).suffixes) or ".h5"
+    suffix = "".join(Path(storage.split_uri(uri)[2]).suffixes) or ".h5"
     fd, local = tempfile.mkstemp(prefix="landmarks-", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -96,7 +96,7 @@ def _local_copy(uri: str, missing: str, field: str | None = None) -> Iterator[st
 
 
 def _weights_file(uri: str) -> contextlib.AbstractContextManager[str]:
-    """A local path for a weights file given as a local or gs:// path."""
+    """A local path for a weights file given as a local path or a gs://, s3://, minio:// URI."""
     return _local_copy(uri, "no such weights file", field="weights")
 
 

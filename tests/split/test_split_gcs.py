@@ -36,7 +36,7 @@ def test_split_to_gcs_writes_the_same_split_as_local_disk(gcs_bucket: str, tmp_p
         storage.read_bytes(storage.join(out, sample.path))
         == (tmp_path / "local" / sample.path).read_bytes()
     )
-    bucket, key = storage.split_gcs(storage.join(out, sample.path))
+    _, bucket, key = storage.split_uri(storage.join(out, sample.path))
     blob = storage.client().bucket(bucket).get_blob(key)
     assert blob.content_type == "image/jpeg"
 
