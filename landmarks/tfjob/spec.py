@@ -12,6 +12,9 @@ contract this module encodes:
 - `restartPolicy: ExitCode` restarts a replica whose exit code is 128 or above and fails
   the job on 1..127, which is what the trainer's exit codes are made for;
 - GPUs are requested in `limits` as `nvidia.com/gpu`.
+
+Every replica also gets a memory-backed `/dev/shm` (`shm_size`): container runtimes give
+64 MiB, too little for NCCL's shared-memory transport between the GPUs of one pod.
 """
 
 from __future__ import annotations
@@ -45,6 +48,13 @@ _MAX_NAME = 63 - len("-worker-99")
 # Every trainer replica's environment: logs unbuffered (they are streamed while training
 # runs) and tf-keras instead of Keras 3 (see landmarks.train).
 TRAINER_ENV = {"PYTHONUNBUFFERED": "1", "TF_USE_LEGACY_KERAS": "1"}
+# /dev/shm of every replica: an emptyDir in memory. NVIDIA runs its TensorFlow containers
+# with --shm-size=1g; what is written there counts against the container's memory limit, so
+# the size is a ceiling, not a reservation. TFJobSpec(shm_size=None) leaves it out.
+SHM_VOLUME = "dshm"
+SHM_PATH = "/dev/shm"
+DEFAULT_SHM_SIZE = "1Gi"
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 
 
 def dns1035_name(text: str, max_length: int = _MAX_NAME) -> str:
@@ -87,6 +97,7 @@ class TFJobSpec:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     volume_mounts: list[dict[str, Any]] = field(default_factory=list)
     image_pull_policy: str | None = None
+    shm_size: str | None = DEFAULT_SHM_SIZE
     restart_policy: str = "ExitCode"
     # Remove pods still running when the job ends (the operator's default keeps them).
     clean_pod_policy: str = "Running"
@@ -130,6 +141,8 @@ class TFJobSpec:
                 raise bad(name, "must not be negative")
         if not 0 < self.port < 65536:
             raise bad("port", "must be a TCP port")
+        if self.shm_size is not None and not _QUANTITY.match(self.shm_size):
+            raise bad("shm_size", "must be a Kubernetes quantity such as 1Gi or 512Mi")
         return self
 
     @property
@@ -155,14 +168,25 @@ class TFJobSpec:
         resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
         if resources:
             container["resources"] = resources
-        if self.volume_mounts:
-            container["volumeMounts"] = [dict(m) for m in self.volume_mounts]
+        mounts = [dict(m) for m in self.volume_mounts]
+        if self._shm_volume():
+            mounts.append({"name": SHM_VOLUME, "mountPath": SHM_PATH})
+        if mounts:
+            container["volumeMounts"] = mounts
         return container
+
+    def _shm_volume(self) -> dict[str, Any] | None:
+        """The memory-backed /dev/shm volume, unless disabled or mounted there already."""
+        if not self.shm_size or any(m.get("mountPath") == SHM_PATH for m in self.volume_mounts):
+            return None
+        return {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": self.shm_size}}
 
     def _pod_template(self) -> dict[str, Any]:
         pod: dict[str, Any] = {"containers": [self._container()]}
-        if self.volumes:
-            pod["volumes"] = [dict(v) for v in self.volumes]
+        shm = self._shm_volume()
+        volumes = [dict(v) for v in self.volumes] + ([shm] if shm else [])
+        if volumes:
+            pod["volumes"] = volumes
         if self.node_selector:
             pod["nodeSelector"] = dict(self.node_selector)
         tolerations = [dict(t) for t in self.tolerations]

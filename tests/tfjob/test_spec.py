@@ -115,6 +115,7 @@ def test_training_job_runs_the_trainer_with_its_settings() -> None:
         ({"backoff_limit": -1}, "field 'backoff_limit'"),
         ({"gpus_per_worker": -1}, "field 'gpus_per_worker'"),
         ({"command": []}, "field 'command'"),
+        ({"shm_size": "lots"}, "field 'shm_size'"),
     ],
 )
 def test_what_the_operator_would_refuse_is_refused_here(
@@ -215,3 +216,50 @@ def test_job_names_from_free_form_parts_are_dns1035_labels(
 def test_long_job_names_are_cut_without_a_trailing_dash() -> None:
     name = job_name("a" * 49, "b" * 20)
     assert name == "a" * 49 and len(name) <= 50
+
+
+def _shm(manifest: dict[str, Any], replica: str) -> tuple[list[Any], list[Any]]:
+    """The replica's volumes and mounts at /dev/shm."""
+    pod = manifest["spec"]["tfReplicaSpecs"][replica]["template"]["spec"]
+    mounts = [
+        m
+        for m in _container(manifest, replica).get("volumeMounts", [])
+        if m["mountPath"] == "/dev/shm"
+    ]
+    names = {m["name"] for m in mounts}
+    return [v for v in pod.get("volumes", []) if v["name"] in names], mounts
+
+
+def test_every_replica_gets_a_memory_backed_dev_shm_the_crd_keeps() -> None:
+    manifest = training_job(
+        "stage3", stage="stage3", data="gs://b/s", out="gs://b/m", workers=2, chief=True
+    ).to_manifest()
+    for replica in ("Chief", "Worker"):
+        volumes, mounts = _shm(manifest, replica)
+        assert volumes == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}]
+        assert mounts == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    crd = yaml.safe_load(tfjob_crd_path().read_text())
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]
+    jsonschema.validate(manifest, schema["openAPIV3Schema"])
+    assert _unknown_fields(manifest, schema["openAPIV3Schema"]) == []
+
+
+def test_the_dev_shm_size_is_configurable_and_the_volume_can_be_left_out() -> None:
+    sized = TFJobSpec(name="big", shm_size="8Gi", volumes=[{"name": "w", "emptyDir": {}}])
+    volumes, _ = _shm(sized.to_manifest(), "Worker")
+    assert volumes[0]["emptyDir"]["sizeLimit"] == "8Gi"
+    pod = sized.to_manifest()["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["w", "dshm"]  # the spec's own stay first
+
+    none = TFJobSpec(name="bare", shm_size=None).to_manifest()
+    pod = none["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert "volumes" not in pod and "volumeMounts" not in _container(none)
+
+    # A /dev/shm the spec mounts itself wins: one volume at that path, not two.
+    own = TFJobSpec(
+        name="own",
+        volumes=[{"name": "shm", "hostPath": {"path": "/dev/shm"}}],
+        volume_mounts=[{"name": "shm", "mountPath": "/dev/shm"}],
+    ).to_manifest()
+    volumes, mounts = _shm(own, "Worker")
+    assert [v["name"] for v in volumes] == ["shm"] and len(mounts) == 1
