@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-size", type=int, default=defaults.min_size, help="smallest width and height, px"
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=defaults.max_pixels,
+        help="largest width x height, checked before decoding",
+    )
     parser.add_argument("--limit", type=int, help="only the first N rows")
     parser.add_argument(
         "--flush-seconds",
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             max_retry_wait=args.max_retry_wait,
             user_agent=args.user_agent,
             min_size=args.min_size,
+            max_pixels=args.max_pixels,
             limit=args.limit,
             progress=not args.no_progress,
             flush_seconds=args.flush_seconds,

@@ -36,7 +36,7 @@ from landmarks import storage
 from landmarks.config import USER_AGENT
 from landmarks.errors import InputError, LandmarksError
 from landmarks.ingest.fetch import Retrier
-from landmarks.ingest.images import CheckedImage, ImageRejected, check_image
+from landmarks.ingest.images import MAX_PIXELS, CheckedImage, ImageRejected, check_image
 from landmarks.ingest.manifest import (
     IMAGES_DIR,
     LABELS_NAME,
@@ -82,6 +82,10 @@ class IngestOptions:
         max_retry_wait: Cap on one wait, a server's Retry-After included.
         user_agent: Sent with every request; hosts such as Wikimedia block anonymous ones.
         min_size: Smallest accepted width and height in pixels.
+        max_pixels: Largest accepted width x height, read from the header before decoding
+            (`landmarks.ingest.images.MAX_PIXELS` explains the default). Pillow's own
+            decompression-bomb check still refuses anything above 2 x its
+            `MAX_IMAGE_PIXELS` (179 MP by default), with the same `too_large` reason.
         max_bytes: Largest accepted download.
         limit: Only the first N data rows of the metadata.
         progress: Show a progress bar.
@@ -99,6 +103,7 @@ class IngestOptions:
     max_retry_wait: float = 60.0
     user_agent: str = USER_AGENT
     min_size: int = 32
+    max_pixels: int = MAX_PIXELS
     max_bytes: int = 50 * 1024 * 1024
     limit: int | None = None
     progress: bool = True
@@ -108,7 +113,7 @@ class IngestOptions:
         def bad(name: str, rule: str) -> InputError:
             return InputError(f"must be {rule}, got {getattr(self, name)!r}", field=name)
 
-        for name, low in (("workers", 1), ("min_size", 1), ("max_bytes", 1)):
+        for name, low in (("workers", 1), ("min_size", 1), ("max_pixels", 1), ("max_bytes", 1)):
             if getattr(self, name) < low:
                 raise bad(name, f"at least {low}")
         if self.limit is not None and self.limit < 1:
@@ -208,7 +213,9 @@ class _Worker:
         if job.from_disk:
             try:
                 data = storage.read_bytes(target)
-                checked = check_image(data, min_size=self.opts.min_size)
+                checked = check_image(
+                    data, min_size=self.opts.min_size, max_pixels=self.opts.max_pixels
+                )
                 if checked.converted:
                     raise ImageRejected("not_stored_form", "not a file this stage writes")
             except Exception as err:  # any doubt about the file means fetching it again
@@ -219,7 +226,9 @@ class _Worker:
                 return self._claim(base, checked, rel, job.order)
         try:
             data = self._fetch(job)
-            checked = check_image(data, min_size=self.opts.min_size)
+            checked = check_image(
+                data, min_size=self.opts.min_size, max_pixels=self.opts.max_pixels
+            )
         except (FetchError, ImageRejected) as err:
             return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
         record = self._claim(base, checked, rel, job.order)
@@ -497,6 +506,7 @@ def _summary(
             "timeout": opts.timeout,
             "retries": opts.retries,
             "min_size": opts.min_size,
+            "max_pixels": opts.max_pixels,
             "limit": opts.limit,
             "images_dir": opts.images_dir,
         },

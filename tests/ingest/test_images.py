@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
+from landmarks.ingest import IngestOptions, run_ingest
 from landmarks.ingest.images import ImageRejected, check_image
 from tests.ingest.conftest import encode
+from tests.ingest.hostile import declare_size, photo
+from tests.support.fault_server import Reply
 
 
 def _reject(data: bytes, min_size: int = 32) -> str:
@@ -84,3 +88,85 @@ def test_unsupported_formats_and_modes_are_rejected() -> None:
 def test_huge_images_are_refused_before_decoding() -> None:
     # A 1-bit PNG of 8000x8000 is tiny on the wire and 64 MP once decoded.
     assert _reject(encode(Image.new("1", (8000, 8000)), "PNG")) == "too_large"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+@pytest.mark.parametrize("side", [12_000, 30_000])  # Pillow's warning zone, then its error
+def test_bomb_headers_are_too_large_not_an_exception(fmt: str, side: int) -> None:
+    data = declare_size(
+        encode(photo(), fmt, **({"lossless": True} if fmt == "WEBP" else {})), side, side
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        assert _reject(data) == "too_large"
+
+
+def test_bomb_warning_raised_as_an_error_is_still_a_rejection() -> None:
+    # `python -W error` turns Pillow's warning (89.5-179 MP) into an exception inside open().
+    data = declare_size(encode(photo(), "PNG"), 10_000, 9_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageRejected) as info:
+            check_image(data, min_size=32)
+    assert info.value.code == "too_large" and "decompression bomb" in info.value.detail
+
+
+def test_the_project_limit_holds_whatever_pillows_global_limit_is(monkeypatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # Pillow's check switched off
+    data = declare_size(encode(photo(), "PNG"), 30_000, 30_000)
+    assert _reject(data) == "too_large"
+    with pytest.raises(ImageRejected, match="48x40 pixels exceeds the limit of 1000"):
+        check_image(encode(photo(), "PNG"), min_size=32, max_pixels=1000)
+
+
+def test_a_side_no_jpeg_can_hold_is_too_large() -> None:
+    data = declare_size(encode(photo(), "PNG"), 70_000, 40)
+    with pytest.raises(ImageRejected, match="a side above 65500 cannot be a JPEG"):
+        check_image(data, min_size=32)
+
+
+class _Faulty(ImageFile.ImageFile):
+    """A real Pillow plugin whose parser fails the way a buggy decoder might."""
+
+    format = "FAULTY"
+    raises: type[BaseException] = ZeroDivisionError
+
+    def _open(self) -> None:
+        raise self.raises("the plugin gave up")
+
+
+@pytest.fixture
+def faulty_plugin(monkeypatch) -> type[_Faulty]:
+    # Registered for this test only: first in Pillow's list, for files starting FAULTY.
+    monkeypatch.setitem(Image.OPEN, "FAULTY", (_Faulty, lambda prefix: prefix[:6] == b"FAULTY"))
+    monkeypatch.setattr(Image, "ID", ["FAULTY", *Image.ID])
+    return _Faulty
+
+
+@pytest.mark.parametrize("raises", [ZeroDivisionError, MemoryError, RuntimeError, AssertionError])
+def test_any_other_exception_is_a_decode_error_naming_its_class(faulty_plugin, raises) -> None:
+    faulty_plugin.raises = raises
+    with pytest.raises(ImageRejected) as info:
+        check_image(b"FAULTY" + bytes(100), min_size=32)
+    assert info.value.code == "decode_error"
+    assert info.value.detail == f"{raises.__name__}: the plugin gave up"
+
+
+@pytest.mark.parametrize("raises", [KeyboardInterrupt, SystemExit])
+def test_interrupts_are_not_swallowed(faulty_plugin, raises) -> None:
+    faulty_plugin.raises = raises
+    with pytest.raises(raises):
+        check_image(b"FAULTY" + bytes(100), min_size=32)
+
+
+def test_a_decode_error_costs_its_row_not_the_run(faulty_plugin, server, jpeg, tmp_path) -> None:
+    faulty_plugin.raises = ZeroDivisionError
+    good = server.route("/good.jpg", Reply.ok(jpeg(1)))
+    odd = server.route("/odd.img", Reply.ok(b"FAULTY" + bytes(100)))
+    metadata = tmp_path / "train.csv"
+    metadata.write_text(f"id,url,landmark_id\ngood01,{good},1\nodd001,{odd},1\n")
+    result = run_ingest(
+        IngestOptions(str(metadata), str(tmp_path / "out"), min_size=32, progress=False)
+    )
+    assert result.counts == {"rows": 2, "ok": 1, "failed": 1, "duplicate": 0}
+    assert result.summary["reasons"] == {"decode_error": 1}

@@ -16,6 +16,7 @@ from landmarks.ingest import IngestOptions
         ("max_retry_wait", 0),
         ("flush_seconds", -1),
         ("min_size", 0),
+        ("max_pixels", 0),
         ("max_bytes", 0),
         ("limit", 0),
     ],
