@@ -79,17 +79,22 @@ def _serve_data(args: argparse.Namespace) -> int:
             f"{args.dir / 'images'} does not exist: run `landmarks make-data` first"
         )
     stop = threading.Event()
-    # SIGTERM (kill, make's cleanup) ends the server as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with serve(args.dir, host=args.host, port=args.port) as base_url:
-        if args.rewrite and (args.dir / "train.csv").exists():
-            changed = rewrite_base_url(args.dir, base_url)
-            if changed:
-                print(f"rewrote {changed} URLs in {args.dir / 'train.csv'} to {base_url}")
-        print(f"serving {args.dir / 'images'} at {base_url} (Ctrl-C to stop)", flush=True)
-        try:
+    # Both handlers are installed, not inherited: a process started as a background job
+    # of a non-interactive shell (`make test &`) begins with SIGINT ignored, and Python
+    # then never raises KeyboardInterrupt, so Ctrl-C's signal or `kill -INT` did nothing.
+    # SIGTERM (kill, make's cleanup) ends the server as cleanly as SIGINT does.
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in stopping}
+    try:
+        with serve(args.dir, host=args.host, port=args.port) as base_url:
+            if args.rewrite and (args.dir / "train.csv").exists():
+                changed = rewrite_base_url(args.dir, base_url)
+                if changed:
+                    print(f"rewrote {changed} URLs in {args.dir / 'train.csv'} to {base_url}")
+            print(f"serving {args.dir / 'images'} at {base_url} (Ctrl-C to stop)", flush=True)
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            pass
+    finally:
+        for sig, handler in previous.items():  # main() may run in a longer-lived process
+            signal.signal(sig, handler)
     return 0

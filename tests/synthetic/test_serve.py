@@ -67,9 +67,16 @@ def test_rewrite_base_url_points_every_row_at_the_new_server(tmp_path: Path) -> 
     assert rewrite_base_url(root, "http://127.0.0.1:5555/") == 0
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def _as_background_job() -> None:
+    # What a non-interactive shell does for `cmd &` (and so `make test &`): the job starts
+    # with SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("started", ["foreground", "background"])
 def test_serve_data_command_rewrites_urls_serves_and_stops_on_signal(
-    tmp_path: Path, stop: signal.Signals
+    tmp_path: Path, stop: signal.Signals, started: str
 ) -> None:
     root = generate(tmp_path / "data", classes=2, images_per_class=2, size=32, defects=False)
     proc = subprocess.Popen(
@@ -77,6 +84,7 @@ def test_serve_data_command_rewrites_urls_serves_and_stops_on_signal(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_background_job if started == "background" else None,
     )
     try:
         lines = []
@@ -92,7 +100,7 @@ def test_serve_data_command_rewrites_urls_serves_and_stops_on_signal(
         assert status == 200
         assert body == (root / "images" / row["url"][len(base_url) + 1 :]).read_bytes()
         proc.send_signal(stop)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
