@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from landmarks.config import USER_AGENT
 
@@ -69,7 +74,53 @@ def _defaults():
     return IngestOptions(metadata="", out="")
 
 
+class _Stopped(KeyboardInterrupt):
+    """A stop signal, raised where Ctrl-C would be, so the run saves its progress."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the run the way Ctrl-C does, whatever was inherited.
+
+    A background job of a non-interactive shell starts with SIGINT ignored, and SIGTERM
+    (KFP cancelling a run, `kill`) would end the process before the journal's last
+    records are written. Only the first signal raises: a second one must not cut the
+    saving of progress short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; an embedding caller keeps its own
+        return
+    raised = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise _Stopped(signum)
+
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, stop) for sig in stopping}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        with _stop_on_signals():
+            return _ingest(args)
+    except _Stopped as stopped:
+        print(f"stopped by {stopped}: rerun the same command to resume", file=sys.stderr)
+        return 128 + stopped.signum  # what a shell reports for death by that signal
+
+
+def _ingest(args: argparse.Namespace) -> int:
     from landmarks.ingest.run import IngestOptions, run_ingest
 
     result = run_ingest(
