@@ -42,12 +42,12 @@ _JPEG_KEEP_MODES = frozenset({"RGB", "L"})
 # a tone mapping we do not want to guess.
 _CONVERTIBLE_MODES = frozenset({"RGB", "L", "LA", "RGBA", "P", "PA", "CMYK", "YCbCr", "1"})
 # The project's own decoding limit, checked on the size the header declares before any
-# pixel is decoded. 50 MP holds the largest photos phones take (8160x6120 = 49.9 MP)
-# while one decoded image stays near 150 MB of RGB; a worker's peak is about 8 bytes
-# a pixel when an image with alpha is flattened. Larger files are panoramas, scans or
-# decompression bombs, none of which a classifier trained at a few hundred pixels
-# needs. It is below Pillow's own bomb warning (89.5 MP), so this limit is the one that
-# applies, whatever Pillow's global MAX_IMAGE_PIXELS is set to.
+# pixel is decoded. 50 MP holds the largest photos phones take (8160x6120 = 49.9 MP).
+# Pillow holds RGB in 4 bytes a pixel: checking a 49 MP JPEG peaks near 190 MB, a 49 MP
+# PNG with alpha near 380 MB while it is flattened, per worker. Larger files are
+# panoramas, scans or decompression bombs, none of which a classifier trained at a few
+# hundred pixels needs. It is below Pillow's own bomb warning (89.5 MP), so this limit
+# is the one that applies, whatever Pillow's global MAX_IMAGE_PIXELS is set to.
 MAX_PIXELS = 50_000_000
 # The JPEG format stores at most 65,535 pixels a side and libjpeg writes 65,500; a wider
 # PNG or WebP under MAX_PIXELS could be decoded but never stored.
@@ -222,12 +222,13 @@ def _short(err: BaseException) -> str:
 
 
 def _to_rgb_jpeg(image: Image.Image) -> bytes:
+    # No copy where the mode is already right: at the pixel limit each one is 200 MB.
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
         rgb = Image.new("RGB", rgba.size, (255, 255, 255))
-        rgb.paste(rgba, mask=rgba.getchannel("A"))
+        rgb.paste(rgba, mask=rgba)  # an RGBA mask pastes through its alpha channel
     else:
-        rgb = image.convert("RGB")
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
