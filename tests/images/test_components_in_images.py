@@ -227,6 +227,7 @@ def test_training_step_in_its_image_builds_its_tfjob_and_asks_the_cluster_for_it
     # The manifest was built and validated (landmarks.launch, landmarks.tfjob), the
     # Kubernetes client imported, and only then was there no cluster to send it to.
     assert result.returncode != 0
+    assert "training stage1 with 2 worker(s) on the cluster executor" in output, output[-3000:]
     assert "no Kubernetes credentials" in output, output[-3000:]
     assert "ModuleNotFoundError" not in output and "ImportError" not in output
 
