@@ -57,7 +57,8 @@ class TrainingStep:
         overrides: Trainer settings, `{"epochs": 3}`.
         weights: `imagenet`, `none` or a path to a no-top weights file (None: stage default).
         checkpoint_dir: Shared per-epoch checkpoints (None: the trainer's default).
-        timeout_s: Stop the job (and fail the step) after this long; 0: no limit.
+        timeout_s: Stop the job (and fail the step) after this long; 0: on a cluster the
+            launcher's default (`cluster_timeout`), locally no limit.
         spec: Any other `TFJobSpec` field (image, gpus_per_worker, node_selector, ...).
         run_id: KFP run id; on a cluster, with `task`, it names the job deterministically.
         task: KFP task name (default: `job_name`).
@@ -102,6 +103,17 @@ def job_name(*parts: str, max_length: int = 50) -> str:
     return dns1035_name("-".join(parts), max_length)
 
 
+def cluster_timeout(timeout_s: float) -> float:
+    """The timeout of a cluster step: its own, else the launcher's finite default.
+
+    A TFJob whose replicas wait or hang forever would keep its GPUs and the run forever; 0
+    therefore does not mean "no limit" on a cluster.
+    """
+    from landmarks.tfjob.cluster import DEFAULT_TIMEOUT_SECONDS
+
+    return float(timeout_s) if timeout_s and timeout_s > 0 else float(DEFAULT_TIMEOUT_SECONDS)
+
+
 def run_training_step(step: TrainingStep) -> JobResult:
     """Run the step's TFJob with its executor; raise TrainingFailed unless it succeeds."""
     if step.executor not in EXECUTORS:
@@ -131,7 +143,7 @@ def run_training_step(step: TrainingStep) -> JobResult:
         manifest = with_object_store_env(manifest, uris)
         result = run_on_cluster(
             manifest,
-            timeout=step.timeout_s or None,
+            timeout=cluster_timeout(step.timeout_s),
             output=sys.stdout,
             placement=step.placement,
         )
@@ -188,7 +200,7 @@ def train_for_pipeline(
             "namespace": namespace or DEFAULT_NAMESPACE,
             "ttl_seconds_after_finished": DEFAULT_TTL_SECONDS,
             # Stops the job should this launcher die without a retry to adopt it.
-            "active_deadline_seconds": int(timeout_s) + 600 if timeout_s else None,
+            "active_deadline_seconds": int(cluster_timeout(timeout_s)) + 600,
         }
         if image:
             spec["image"] = image

@@ -7,8 +7,10 @@
 `run-local` and `run-cluster` exit 0 when the job succeeded (per the operator's success
 policy) and 1 when it failed or timed out; every replica's lines are prefixed `[worker-1] `.
 `run-cluster` uses $KUBECONFIG (or the pod's service account), deletes the job when it times
-out or is stopped (SIGTERM, Ctrl-C), and with `--run-id`/`--task` adopts the job an earlier
-run of the same command created.
+out (default 24 h), when a replica stays Pending (20 min) or cannot start its container
+(3 min), or when it is stopped: SIGTERM exits 143, as a process killed by it would, after
+the job was deleted. With `--run-id`/`--task` it adopts the job an earlier run of the same
+command created, and replaces that job if it Failed (up to `--max-attempts` jobs).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ import yaml
 from landmarks import storage
 from landmarks.config import TRAINER_IMAGE
 from landmarks.errors import InputError
+from landmarks.tfjob.cluster import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PENDING_TIMEOUT_SECONDS,
+    DEFAULT_START_ERROR_TIMEOUT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 from landmarks.tfjob.spec import TRAINER_ENV, TFJobSpec
 
 
@@ -91,7 +99,7 @@ def _json_option(text: str | None, name: str) -> Any:
 
 
 def _run_cluster(args: argparse.Namespace) -> int:
-    from landmarks.tfjob.cluster import launch_identity, run_on_cluster
+    from landmarks.tfjob.cluster import Cancelled, launch_identity, run_on_cluster
     from landmarks.tfjob.placement import Placement
 
     manifest = load_manifest(args.manifest)
@@ -102,15 +110,22 @@ def _run_cluster(args: argparse.Namespace) -> int:
         node_selector=_json_option(args.node_selector, "--node-selector"),
         tolerations=_json_option(args.tolerations, "--tolerations"),
     ).with_gpus(args.gpus)
-    result = run_on_cluster(
-        manifest,
-        timeout=args.timeout,
-        namespace=args.namespace,
-        kubeconfig=args.kubeconfig,
-        placement=placement,
-        owner="auto" if args.owner else None,
-        stream_logs=not args.no_logs,
-    )
+    try:
+        result = run_on_cluster(
+            manifest,
+            timeout=args.timeout,
+            namespace=args.namespace,
+            kubeconfig=args.kubeconfig,
+            placement=placement,
+            owner="auto" if args.owner else None,
+            stream_logs=not args.no_logs,
+            pending_timeout=args.pending_timeout,
+            start_error_timeout=args.start_error_timeout,
+            max_attempts=args.max_attempts,
+        )
+    except Cancelled as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     return 0 if result.succeeded else 1
 
 
@@ -161,7 +176,32 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("manifest", help="TFJob YAML file")
     cluster.add_argument("--namespace", help="training namespace (default: the manifest's)")
     cluster.add_argument("--kubeconfig", help="default: in-cluster, else $KUBECONFIG")
-    cluster.add_argument("--timeout", type=float, help="delete the job after this many seconds")
+    cluster.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="delete the job after this many seconds (default %(default)g; 0: no limit)",
+    )
+    cluster.add_argument(
+        "--pending-timeout",
+        type=float,
+        default=DEFAULT_PENDING_TIMEOUT_SECONDS,
+        help="fail when a replica stays Pending this long (default %(default)g; 0: no limit)",
+    )
+    cluster.add_argument(
+        "--start-error-timeout",
+        type=float,
+        default=DEFAULT_START_ERROR_TIMEOUT_SECONDS,
+        help="fail when a container cannot start (image pull, missing Secret) this long "
+        "(default %(default)g; 0: no limit)",
+    )
+    cluster.add_argument(
+        "--max-attempts",
+        type=int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help="jobs one --run-id/--task may create: a Failed one is replaced until this many "
+        "failed (default %(default)d)",
+    )
     cluster.add_argument("--run-id", default="", help="name the job after this run and --task")
     cluster.add_argument("--task", default="", help="step name (default: the manifest's name)")
     cluster.add_argument("--gpus", type=int, help="GPUs per replica (default: cluster defaults)")

@@ -14,7 +14,13 @@ KFP pod. It
    connections), streams every replica's log prefixed `[worker-0] `, and returns a
    `JobResult` (`landmarks.tfjob.local.JobResult`, as the local executor does) when the job
    Succeeded, Failed or was deleted;
-4. deletes the job when its timeout passes or when it is cancelled (SIGTERM, Ctrl-C).
+4. deletes the job when its timeout passes or when it is cancelled (SIGTERM, Ctrl-C);
+5. says in its log, within a poll, why a replica is not running (Unschedulable, an image that
+   cannot be pulled, a missing Secret: `pod_problem`), and deletes the job and fails when a
+   replica stays Pending past `pending_timeout`, or cannot start its container past the
+   shorter `start_error_timeout`;
+6. replaces the job when a retried step finds it Failed (annotation `landmarks.io/attempt`),
+   until `max_attempts` jobs have failed; a Succeeded job's result stands.
 
 Owner reference. A TFJob owned by the launcher's pod disappears with the KFP run (the
 garbage collector deletes it with the pod). Kubernetes allows an owner only in the
@@ -78,10 +84,39 @@ MANAGED_BY = "landmarks-launcher"
 DEFAULT_NAMESPACE = "landmarks-training"
 # A finished job stays a day for inspection (and for a retried step to find), then goes.
 DEFAULT_TTL_SECONDS = 24 * 3600
+# How long a step may train before its job is deleted and the step fails. Finite, so that a
+# job that never ends (a hung collective, a replica lost without the job failing) gives its
+# GPUs back; a day, as Kubeflow's own TFJob launcher component (1440 minutes). A step that
+# needs longer says so (the pipeline's train_timeout_s); `timeout=None` or 0 disables it.
+DEFAULT_TIMEOUT_SECONDS = 24 * 3600
+# How long a replica may stay Pending: enough for the cluster autoscaler to add a GPU node
+# (several minutes on GKE, the driver installation included) and to pull the trainer image
+# onto it. An unschedulable replica on a cluster that cannot grow fails the step after this.
+DEFAULT_PENDING_TIMEOUT_SECONDS = 20 * 60
+# How long a container may fail to start (its image cannot be pulled, a Secret or ConfigMap
+# it names is missing): these rarely mend themselves, so a few kubelet retries (back-off
+# 10 s, 20 s, 40 s, 80 s) and then the step fails, instead of after `pending_timeout`.
+DEFAULT_START_ERROR_TIMEOUT_SECONDS = 3 * 60
+# Jobs one step may create: a retried step replaces its Failed job until this many failed.
+DEFAULT_MAX_ATTEMPTS = 3
+ATTEMPT_ANNOTATION = "landmarks.io/attempt"
+# Waiting reasons of a container that cannot start (kubelet: pkg/kubelet/images and
+# kuberuntime); the short bound applies to them.
+START_ERRORS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 SA_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 _KEY_LENGTH = 10
 _WATCH_SECONDS = 60  # one watch request; the deadline is checked at least this often
+_REQUEST_TIMEOUT = (10, 60)  # (connect, read) seconds of a single request
 _LOG_READ_TIMEOUT = 600  # a replica silent this long gets its log stream reopened
 _LOG_DRAIN_SECONDS = 5.0  # at most this long for the last lines once the job ended
 _LOG_QUIET_SECONDS = 1.0  # ... and only while lines keep coming
@@ -89,11 +124,79 @@ _TERMINAL = ("Succeeded", "Failed")
 
 
 class Cancelled(LandmarksError):
-    """The launcher was told to stop (SIGTERM or Ctrl-C); its job was deleted."""
+    """The launcher was told to stop (SIGTERM or Ctrl-C); its job was deleted.
+
+    `exit_code` is the shell's code for death by that signal (143 for SIGTERM), which the
+    command line exits with: the pod's status then shows it was stopped, not that it failed.
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGTERM) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
 
 
 class DeadlinePassed(Exception):
     """The launcher's timeout passed while the job was still running."""
+
+
+class ReplicaStuck(Exception):
+    """A replica stayed Pending, or could not start its container, past its bound."""
+
+    def __init__(self, label: str, problem: PodProblem, seconds: float, bound: float) -> None:
+        super().__init__(f"{label}: {problem.reason}")
+        self.label = label
+        self.problem = problem
+        self.seconds = seconds
+        self.bound = bound
+
+
+# -- why a replica is not running ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodProblem:
+    """Why a replica's pod is not running.
+
+    Attributes:
+        reason: The API's reason: `Unschedulable`, `ImagePullBackOff`, `ErrImagePull`,
+            `CreateContainerConfigError`, ...
+        message: The scheduler's or the kubelet's explanation.
+        start_error: The container cannot start (`START_ERRORS`): the short bound applies.
+    """
+
+    reason: str
+    message: str
+    start_error: bool
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}" if self.message else self.reason
+
+
+def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
+    """What keeps a pod (the API's JSON) from running; None while nothing is wrong yet.
+
+    A container waiting for a reason of `START_ERRORS` (init containers first), or a pod the
+    scheduler could not place (condition PodScheduled False). A pod being scheduled, pulling
+    its image or creating its container has no problem.
+    """
+    status = pod.get("status") or {}
+    for container in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = str(waiting.get("reason") or "")
+        if reason in START_ERRORS:
+            message = str(waiting.get("message") or "").strip()
+            name = container.get("name", "?")
+            return PodProblem(reason, f"container {name}: {message or reason}", True)
+    if status.get("phase") == "Pending":
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                reason = str(condition.get("reason") or "Unschedulable")
+                return PodProblem(reason, str(condition.get("message") or "").strip(), False)
+    return None
 
 
 # -- identity ----------------------------------------------------------------------------
@@ -312,19 +415,53 @@ def _finished(job: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+class _Interrupts:
+    """SIGTERM (KFP cancelling the run, the pod being evicted) raises Cancelled, once.
+
+    Later signals are ignored so that they cannot break off the deletion the first one
+    started. Inside `deferred()` the signal waits until the block ends: a job whose create
+    request is answered must have its uid recorded before Cancelled can delete it.
+    """
+
+    def __init__(self) -> None:
+        self._deferring = 0
+        self._pending: int | None = None
+        self._raised = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self._raised:
+            log.warning("%s again: still deleting the job", signal.Signals(signum).name)
+            return
+        if self._deferring:
+            self._pending = signum
+            return
+        self._raise(signum)
+
+    def _raise(self, signum: int) -> None:
+        self._raised = True
+        raise Cancelled(f"stopped by {signal.Signals(signum).name}", signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring and self._pending is not None and not self._raised:
+                self._raise(self._pending)
+
+
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGTERM (KFP cancelling the run, the pod being evicted) raises Cancelled."""
+def _signals_raise() -> Iterator[_Interrupts]:
+    """SIGTERM raises Cancelled (see `_Interrupts`) while the block runs."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield _Interrupts()  # never installed: nothing to defer
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Cancelled(f"stopped by {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    interrupts = _Interrupts()
+    previous = signal.signal(signal.SIGTERM, interrupts.handler)
     try:
-        yield
+        yield interrupts
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -336,6 +473,10 @@ class _PodRecord:
     node: str | None = None
     pod: Any = None  # the latest V1Pod seen
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=40))
+    problem: PodProblem | None = None  # what the launcher last said was wrong
+    pending_since: float | None = None  # time.monotonic() the current pod was first Pending
+    start_error_since: float | None = None  # ... first seen unable to start its container
+    clock_uid: str | None = None  # the pod those two times are about
 
 
 class ClusterTFJob:
@@ -347,12 +488,15 @@ class ClusterTFJob:
         *,
         api_client: Any,
         namespace: str | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
         output: TextIO | None = None,
         placement: Placement | None = None,
         owner: OwnerPod | str | None = "auto",
         poll_seconds: float = 2.0,
         stream_logs: bool = True,
+        pending_timeout: float | None = DEFAULT_PENDING_TIMEOUT_SECONDS,
+        start_error_timeout: float | None = DEFAULT_START_ERROR_TIMEOUT_SECONDS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         from kubernetes import client
 
@@ -365,7 +509,13 @@ class ClusterTFJob:
         self.name = str(metadata.get("name") or "")
         if not self.name:
             raise InputError("the TFJob has no name", field="metadata.name")
+        if max_attempts < 1:
+            raise InputError(f"must be at least 1 (got {max_attempts})", field="max_attempts")
         self.timeout = timeout
+        self.pending_timeout = pending_timeout or None
+        self.start_error_timeout = start_error_timeout or None
+        self.max_attempts = max_attempts
+        self.attempt = 1
         self.output = output or sys.stdout
         self.poll_seconds = poll_seconds
         self.stream_logs = stream_logs
@@ -380,6 +530,10 @@ class ClusterTFJob:
         self._streams: set[Any] = set()
         self._last_line = 0.0
         self._seen_conditions: set[tuple[str, str, str]] = set()
+        self._interrupts = _Interrupts()
+        self._watch_resp: Any = None  # the open watch response, closed when a replica is stuck
+        self._stuck: ReplicaStuck | None = None
+        self._out_of_attempts = False
         self.uid: str | None = None
 
     # -- output --------------------------------------------------------------------------
@@ -415,29 +569,51 @@ class ClusterTFJob:
         return manifest
 
     def submit(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Create the job, or adopt ours if it exists; returns the job as the API has it."""
+        """Create the job, or adopt ours if it exists; returns the job as the API has it.
+
+        Ours and Failed, with attempts left (`max_attempts`, counted on the job's
+        `landmarks.io/attempt` annotation): deleted and created anew, so that a retried step
+        trains again instead of reporting the old failure until the TTL removes the job.
+        """
         from kubernetes.client.exceptions import ApiException
 
         what = f"TFJob {self.namespace}/{self.name}"
-        for _ in range(3):
+        for _ in range(4):
             try:
-                job = self.custom.create_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, manifest
-                )
-                self._say("created")
+                # A SIGTERM waits for the answer: the uid it brings is what Cancelled deletes.
+                with self._interrupts.deferred():
+                    job = self.custom.create_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        self.namespace,
+                        PLURAL,
+                        _with_attempt(manifest, self.attempt),
+                        _request_timeout=_REQUEST_TIMEOUT,
+                    )
+                    self.uid = job["metadata"]["uid"]
+                attempt = f" (attempt {self.attempt} of {self.max_attempts})"
+                self._say("created" + (attempt if self.attempt > 1 else ""))
                 return job
             except ApiException as err:
                 if err.status != 409:
                     raise _api_error(f"create tfjobs {what}", err) from None
             try:
-                job = self.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, self.name
-                )
+                with self._interrupts.deferred():
+                    job = self.custom.get_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        self.namespace,
+                        PLURAL,
+                        self.name,
+                        _request_timeout=_REQUEST_TIMEOUT,
+                    )
+                    theirs = (job["metadata"].get("labels") or {}).get(LAUNCH_KEY_LABEL)
+                    if self.key and theirs == self.key:
+                        self.uid = job["metadata"]["uid"]
             except ApiException as err:
                 if err.status == 404:
                     continue  # deleted in between: create it again
                 raise _api_error(f"get tfjobs {what}", err) from None
-            theirs = (job["metadata"].get("labels") or {}).get(LAUNCH_KEY_LABEL)
             if not self.key or theirs != self.key:
                 raise LandmarksError(
                     f"{what} already exists and this step did not create it (its "
@@ -447,15 +623,62 @@ class ClusterTFJob:
             if job["metadata"].get("deletionTimestamp"):
                 self._say("a previous attempt's job is being deleted: waiting to create anew")
                 self._wait_gone(job["metadata"]["uid"])
+                self.uid = None
                 continue
+            self.attempt = _attempt_of(job)
             self._say(f"adopting the job a previous attempt of this step created ({theirs})")
-            if _finished(job):
+            ended = _finished(job) or {}
+            if ended.get("type") == "Failed" and self.attempt < self.max_attempts:
+                self._say(
+                    f"attempt {self.attempt} of {self.max_attempts} failed "
+                    f"({ended.get('reason', '')}: {ended.get('message', '')}): deleting its "
+                    f"job to start attempt {self.attempt + 1}"
+                )
+                self._replace(job)
+                self.attempt += 1
+                continue
+            if ended.get("type") == "Failed":
+                self._out_of_attempts = True
+                self._say(
+                    f"attempt {self.attempt} of {self.max_attempts} failed already and no "
+                    "attempt is left, so its result stands (delete the TFJob to train again: "
+                    f"kubectl -n {self.namespace} delete tfjob {self.name})"
+                )
+            elif ended:
                 self._say(
                     "it has ended already, so its result stands (delete the TFJob to train "
                     f"again: kubectl -n {self.namespace} delete tfjob {self.name})"
                 )
             return self._adopt(job)
         raise LandmarksError(f"{what} keeps reappearing and disappearing; giving up")
+
+    def _replace(self, job: Mapping[str, Any]) -> None:
+        """Delete a job of ours and wait until it and its pods are gone (same names follow)."""
+        uid = str(job["metadata"]["uid"])
+        self.uid = uid
+        self.delete()
+        self._wait_gone(uid)
+        self._wait_pods_gone(uid)
+        self.uid = None
+
+    def _wait_pods_gone(self, uid: str, limit: float = 120.0) -> None:
+        """Wait for the pods of job `uid`: the next job's pods get the same names."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                left = [p for p in self._list_pods() if _owned_by(p, uid)]
+            except Exception as err:
+                log.debug("listing the old job's pods failed: %s", err)
+                left = [None]
+            if not left:
+                return
+            time.sleep(self.poll_seconds)
+        log.warning(
+            "pods of the deleted job %s are still there after %.0fs; creating the new one "
+            "anyway (the operator retries its pods)",
+            uid,
+            limit,
+        )
 
     def _adopt(self, job: dict[str, Any]) -> dict[str, Any]:
         """Add this launcher's pod to the owners, so the job outlives the previous one's."""
@@ -551,13 +774,15 @@ class ClusterTFJob:
             self._report(current)
             if _finished(current):
                 return dict(current)
+            if self._stuck is not None:
+                raise self._stuck
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise DeadlinePassed
             seconds = _WATCH_SECONDS if remaining is None else min(_WATCH_SECONDS, remaining)
             try:
                 stream = watch.Watch().stream(
-                    self.custom.list_namespaced_custom_object,
+                    self._open_watch,
                     GROUP,
                     VERSION,
                     self.namespace,
@@ -582,6 +807,8 @@ class ClusterTFJob:
                 backoff = self.poll_seconds
                 continue  # the watch request ended: open the next one
             except Exception as err:
+                if self._stuck is not None:
+                    raise self._stuck from None  # the pod tracker closed the watch
                 if isinstance(err, ApiException) and err.status == 410:
                     # The version fell out of the API server's window: start from now.
                     log.info("watch expired (410 Gone): reading the job again")
@@ -609,6 +836,25 @@ class ClusterTFJob:
             if current["metadata"]["uid"] != self.uid:
                 return None
             version = current["metadata"]["resourceVersion"]
+
+    # kubernetes.watch decodes events by the ":return:" line of the function's docstring.
+    def _open_watch(self, *args: Any, **kwargs: Any) -> Any:
+        """The watch request, kept so that `_interrupt_watch` can close it from another thread.
+
+        :return: object
+        """
+        resp = self.custom.list_namespaced_custom_object(*args, **kwargs)
+        with self._lock:
+            self._watch_resp = resp
+        if self._stuck is not None:
+            _shut(resp)  # stuck while this request was on its way
+        return resp
+
+    def _interrupt_watch(self) -> None:
+        with self._lock:
+            resp = self._watch_resp
+        if resp is not None:
+            _shut(resp)
 
     # -- pods and logs -------------------------------------------------------------------
 
@@ -651,7 +897,10 @@ class ClusterTFJob:
             for pod in pods:
                 if pod.metadata.uid is None or pod.metadata.labels is None:
                     continue
-                self._record(pod)
+                if self.uid and not _owned_by(pod, self.uid):
+                    continue  # a previous job's pod of the same name, on its way out
+                record = self._record(pod)
+                self._check_start(record, pod)
                 if self.stream_logs and pod.metadata.name not in followed:
                     followed.add(pod.metadata.name)
                     thread = threading.Thread(
@@ -663,6 +912,50 @@ class ClusterTFJob:
                     thread.start()
                     self._threads.append(thread)
             self._stop.wait(self.poll_seconds)
+
+    def _check_start(self, record: _PodRecord, pod: Any) -> None:
+        """Say what keeps a replica from running, and stop the job when it lasts too long."""
+        now = time.monotonic()
+        problem = pod_problem(self.core.api_client.sanitize_for_serialization(pod))
+        if record.clock_uid != pod.metadata.uid:  # a new pod: its own clocks
+            record.clock_uid = pod.metadata.uid
+            record.pending_since = record.start_error_since = None
+        pending = pod.status is not None and pod.status.phase == "Pending"
+        record.pending_since = (record.pending_since or now) if pending else None
+        starting = problem is not None and problem.start_error
+        record.start_error_since = (record.start_error_since or now) if starting else None
+        if problem != record.problem:
+            if problem is not None:
+                bound = self.start_error_timeout if problem.start_error else self.pending_timeout
+                self._say(
+                    f"{record.label} is not running: {problem}"
+                    + (f" (the job is stopped if this lasts {bound:g}s)" if bound else "")
+                )
+            elif record.problem is not None:
+                self._say(f"{record.label}: {record.problem.reason} is over")
+            record.problem = problem
+        stuck = None
+        if (
+            problem is not None
+            and record.start_error_since is not None
+            and self.start_error_timeout
+            and now - record.start_error_since >= self.start_error_timeout
+        ):
+            stuck = ReplicaStuck(
+                record.label, problem, now - record.start_error_since, self.start_error_timeout
+            )
+        elif (
+            record.pending_since is not None
+            and self.pending_timeout
+            and now - record.pending_since >= self.pending_timeout
+        ):
+            waiting = problem or _waiting(pod)
+            stuck = ReplicaStuck(
+                record.label, waiting, now - record.pending_since, self.pending_timeout
+            )
+        if stuck is not None and self._stuck is None:
+            self._stuck = stuck
+            self._interrupt_watch()
 
     def _follow_log(self, pod_name: str) -> None:
         """Stream one replica's log for as long as the job runs, across pod restarts.
@@ -846,12 +1139,13 @@ class ClusterTFJob:
         start = time.monotonic()
         deadline = None if not self.timeout else start + self.timeout
         manifest = self.build()
-        with _signals_raise():
-            job = self.submit(manifest)
-            self.uid = job["metadata"]["uid"]
-            self._start_pods()
+        with _signals_raise() as interrupts:
+            self._interrupts = interrupts
             drain = 0.0
             try:
+                job = self.submit(manifest)
+                self.uid = job["metadata"]["uid"]
+                self._start_pods()
                 final = self.wait(job, deadline)
                 drain = _LOG_DRAIN_SECONDS
             except DeadlinePassed:
@@ -866,12 +1160,29 @@ class ClusterTFJob:
                     None,
                 )
                 return result
+            except ReplicaStuck as stuck:
+                self.delete()
+                if stuck.problem.start_error:
+                    what = "could not start its container"
+                else:
+                    what = "stayed Pending"
+                return self._result(
+                    start,
+                    False,
+                    stuck.problem.reason,
+                    f"{stuck.label} {what} for {stuck.seconds:.0f}s (the launcher waits "
+                    f"{stuck.bound:g}s): {stuck.problem}; the TFJob was deleted",
+                    None,
+                )
             except BaseException as err:
-                # Cancelled, Ctrl-C, or the launcher itself failing: leave no job behind.
-                with contextlib.suppress(Exception):
-                    self.delete()
+                # Cancelled, Ctrl-C, or the launcher itself failing: leave no job behind
+                # (none was created, or adopted, where there is no uid).
+                if self.uid:
+                    with contextlib.suppress(Exception):
+                        self.delete()
                 if isinstance(err, Cancelled):
-                    raise Cancelled(f"{err}; TFJob {self.namespace}/{self.name} deleted") from None
+                    done = f"; TFJob {self.namespace}/{self.name} deleted" if self.uid else ""
+                    raise Cancelled(f"{err}{done}", err.signum) from None
                 raise
             finally:
                 self._stop_pods(drain)
@@ -890,6 +1201,11 @@ class ClusterTFJob:
         if not ok:
             why = self._why(message)
             message += f" ({why})" if why else ""
+            if self._out_of_attempts:
+                message += (
+                    f"; attempt {self.attempt} of {self.max_attempts}, none left: the job "
+                    "is not created again"
+                )
         return self._result(start, ok, str(condition.get("reason", "")), message, final)
 
     def _result(
@@ -906,6 +1222,42 @@ class ClusterTFJob:
         result = JobResult(ok, reason, message, replicas, time.monotonic() - start)
         self._say(result.summary())
         return result
+
+
+def _with_attempt(manifest: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+    out = copy.deepcopy(dict(manifest))
+    out.setdefault("metadata", {}).setdefault("annotations", {})[ATTEMPT_ANNOTATION] = str(attempt)
+    return out
+
+
+def _attempt_of(job: Mapping[str, Any]) -> int:
+    """Which attempt of its step a job is (1 for jobs from before the annotation)."""
+    text = ((job.get("metadata") or {}).get("annotations") or {}).get(ATTEMPT_ANNOTATION, "1")
+    try:
+        return max(1, int(text))
+    except ValueError:
+        return 1
+
+
+def _owned_by(pod: Any, uid: str) -> bool:
+    return any(ref.uid == uid for ref in pod.metadata.owner_references or [])
+
+
+def _waiting(pod: Any) -> PodProblem:
+    """A Pending pod without a known problem: what its container waits for, if anything."""
+    status = _container_status(pod)
+    waiting = status.state.waiting if status is not None and status.state else None
+    if waiting is not None and waiting.reason:
+        return PodProblem(str(waiting.reason), str(waiting.message or ""), False)
+    return PodProblem("Pending", "", False)
+
+
+def _shut(resp: Any) -> None:
+    """Close a streaming response so that the thread reading it returns at once."""
+    with contextlib.suppress(Exception):
+        resp.shutdown()
+    with contextlib.suppress(Exception):
+        resp.close()
 
 
 def _container_status(pod: Any) -> Any:
@@ -954,7 +1306,7 @@ def _short(err: BaseException) -> str:
 def run_on_cluster(
     manifest: Mapping[str, Any],
     *,
-    timeout: float | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
     output: TextIO | None = None,
     namespace: str | None = None,
     api_client: Any = None,
@@ -963,13 +1315,17 @@ def run_on_cluster(
     owner: OwnerPod | str | None = "auto",
     poll_seconds: float = 2.0,
     stream_logs: bool = True,
+    pending_timeout: float | None = DEFAULT_PENDING_TIMEOUT_SECONDS,
+    start_error_timeout: float | None = DEFAULT_START_ERROR_TIMEOUT_SECONDS,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> JobResult:
     """Run a TFJob on the cluster and return how it ended (like `run_local`).
 
     Args:
         manifest: The TFJob (from `landmarks.tfjob.spec`); a `landmarks.io/launch-key`
             label (`launch_identity(...).apply`) lets a retried launcher adopt it.
-        timeout: Delete the job and return DeadlineExceeded after this many seconds.
+        timeout: Delete the job and return DeadlineExceeded after this many seconds
+            (`DEFAULT_TIMEOUT_SECONDS`; None or 0: no limit).
         output: Where the launcher's and the replicas' lines go (default stdout).
         namespace: The training namespace (default: the manifest's).
         api_client: A `kubernetes.client.ApiClient`; default `load_api_client(kubeconfig)`.
@@ -978,6 +1334,12 @@ def run_on_cluster(
         owner: The pod that owns the job; "auto": the launcher's own pod when it may.
         poll_seconds: How often pods are listed (logs, placement) and errors retried.
         stream_logs: Print every replica's log.
+        pending_timeout: Delete the job and fail (reason `Unschedulable`, ...) when a
+            replica stays Pending this long (None or 0: no limit).
+        start_error_timeout: The same, sooner, for a container that cannot start
+            (`ImagePullBackOff`, `CreateContainerConfigError`, ...).
+        max_attempts: Jobs this step may create: a Failed job found by a retried step is
+            replaced while fewer than this many attempts have failed.
 
     Raises:
         Cancelled: SIGTERM or Ctrl-C; the job was deleted first.
@@ -996,21 +1358,33 @@ def run_on_cluster(
         owner=owner,
         poll_seconds=poll_seconds,
         stream_logs=stream_logs,
+        pending_timeout=pending_timeout,
+        start_error_timeout=start_error_timeout,
+        max_attempts=max_attempts,
     ).run()
 
 
 __all__ = [
+    "ATTEMPT_ANNOTATION",
+    "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_NAMESPACE",
+    "DEFAULT_PENDING_TIMEOUT_SECONDS",
+    "DEFAULT_START_ERROR_TIMEOUT_SECONDS",
+    "DEFAULT_TIMEOUT_SECONDS",
     "DEFAULT_TTL_SECONDS",
+    "START_ERRORS",
     "Cancelled",
     "ClusterTFJob",
     "DeadlinePassed",
     "LaunchIdentity",
     "OwnerPod",
     "Placement",
+    "PodProblem",
+    "ReplicaStuck",
     "launch_identity",
     "load_api_client",
     "owner_from_environment",
+    "pod_problem",
     "read_training_defaults",
     "run_on_cluster",
 ]
