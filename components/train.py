@@ -58,7 +58,7 @@ def train_stage1(
         workers: Data-parallel workers.
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
         epochs: Override the stage's epochs (0: keep).
-        timeout_s: Fail the step after this many seconds (0: no limit).
+        timeout_s: Fail the step after this many seconds (0: 24 h on a cluster, no limit locally).
         trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
         namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
         run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
@@ -126,7 +126,7 @@ def train_stage2(
         workers: Data-parallel workers.
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
         epochs: Override the stage's epochs (0: keep).
-        timeout_s: Fail the step after this many seconds (0: no limit).
+        timeout_s: Fail the step after this many seconds (0: 24 h on a cluster, no limit locally).
         trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
         namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
         run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
@@ -193,7 +193,7 @@ def train_stage3(
         workers: Data-parallel workers.
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
         epochs: Override the stage's epochs (0: keep).
-        timeout_s: Fail the step after this many seconds (0: no limit).
+        timeout_s: Fail the step after this many seconds (0: 24 h on a cluster, no limit locally).
         trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
         namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
         run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.

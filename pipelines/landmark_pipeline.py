@@ -90,7 +90,8 @@ def landmark_pipeline(
         profile: Trainer profile (`demo`, `tiny`); empty for the seed's full recipe.
         weights: Stage 2 and 3 base weights: `imagenet`, `none` or a no-top weights file
             (empty: imagenet).
-        train_timeout_s: Fail a training step after this many seconds (0: no limit).
+        train_timeout_s: Fail a training step after this many seconds (0: 24 h on a cluster,
+            no limit locally).
         trainer_image: Image of the training TFJobs' replicas (cluster executor).
         training_namespace: Namespace of the training TFJobs (cluster executor): where the
             landmarks-platform chart is installed.
