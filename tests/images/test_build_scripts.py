@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from landmarks import config
 from tests.images.dockerfile import REPO, parse
 
 STANDIN_BASES = REPO / "scripts" / "images" / "standin-bases.sh"
 IMAGES_SH = REPO / "scripts" / "deploy" / "images.sh"
+TF_STANDIN = "tensorflow-standin.Dockerfile"
 
 
 def _run(script, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -54,3 +56,17 @@ def test_an_unknown_base_choice_is_an_error_naming_the_choices() -> None:
     proc = _run(IMAGES_SH, "component", BASE_IMAGES="dockerhub", LANDMARKS_IMAGE_TAG="1.2.3")
     assert proc.returncode != 0
     assert "BASE_IMAGES=dockerhub: expected official" in proc.stderr
+
+
+def test_image_scripts_pass_shellcheck_and_the_standin_dockerfile_hadolint() -> None:
+    tools = Path(sys.executable).parent
+    scripts = sorted(str(p) for d in ("images", "ci") for p in (REPO / "scripts" / d).glob("*.sh"))
+    assert len(scripts) >= 2
+    for command in (
+        [str(tools / "shellcheck"), "--external-sources", *scripts],
+        [str(tools / "hadolint"), "--no-color", str(STANDIN_BASES.with_name(TF_STANDIN))],
+    ):
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, cwd=REPO
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
