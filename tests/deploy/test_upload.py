@@ -247,10 +247,14 @@ def test_cli_compiles_with_the_configured_images_and_names_the_version_after_the
     assert "uploaded landmark-recognition version 7.7.7-test" in proc.stdout
     (versions,) = kfp_api.state.versions.values()
     (version,) = versions
-    # With a platform spec (the training tasks' GPU pool), the API nests both documents.
+    # With a platform spec, the API nests both documents.
     spec = version["pipeline_spec"].get("pipeline_spec", version["pipeline_spec"])
     executors = spec["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
-    assert images == {"registry.example.org/team/landmarks-component:7.7.7-test"}
+    # The launchers and data steps run the component image; evaluate loads Keras models.
+    assert images == {
+        "registry.example.org/team/landmarks-component:7.7.7-test",
+        "registry.example.org/team/landmarks-trainer-cpu:7.7.7-test",
+    }
     compiled = next(yaml.safe_load_all((tmp_path / "build" / "pipeline.yaml").read_text()))
     assert compiled["pipelineInfo"]["name"] == "landmark-recognition"
