@@ -1335,7 +1335,8 @@ def run_on_cluster(
         poll_seconds: How often pods are listed (logs, placement) and errors retried.
         stream_logs: Print every replica's log.
         pending_timeout: Delete the job and fail (reason `Unschedulable`, ...) when a
-            replica stays Pending this long (None or 0: no limit).
+            replica stays Pending this long (None or 0: no limit), counted from when this
+            launcher first saw the pod Pending (a retried launcher counts afresh).
         start_error_timeout: The same, sooner, for a container that cannot start
             (`ImagePullBackOff`, `CreateContainerConfigError`, ...).
         max_attempts: Jobs this step may create: a Failed job found by a retried step is

@@ -7,6 +7,7 @@ that follows a real TFJob.
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import math
 import os
@@ -43,7 +44,7 @@ def test_the_default_timeouts_are_finite_and_image_errors_fail_soonest() -> None
     assert defaults["timeout"].default == DEFAULT_TIMEOUT_SECONDS
     assert defaults["pending_timeout"].default == DEFAULT_PENDING_TIMEOUT_SECONDS
     assert defaults["start_error_timeout"].default == DEFAULT_START_ERROR_TIMEOUT_SECONDS
-    parser = cli.argparse.ArgumentParser()
+    parser = argparse.ArgumentParser()
     cli.add_commands(parser)
     args = parser.parse_args(["run-cluster", "job.yaml"])
     assert (args.timeout, args.pending_timeout, args.start_error_timeout, args.max_attempts) == (
