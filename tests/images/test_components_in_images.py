@@ -291,3 +291,10 @@ def test_the_harness_runs_the_tasks_command_lines_with_a_local_python(tmp_path: 
     assert split.result().metadata("stats")["classes"] == TINY_DATA["embedded_classes"]
     with pytest.raises(ValueError, match=r"split takes input artifacts \['images'\], got \[\]"):
         pipeline.call("split", workspace)
+    # What the driver resolves for a training step: placeholders, integers, its TaskConfig.
+    splits = split.output_artifact("splits")
+    values = pipeline.call("train-stage1", workspace, inputs={"splits": splits}, run_id="r-42")
+    parameters = values.executor_input["inputs"]["parameterValues"]
+    assert parameters["run_id"] == "r-42" and parameters["kfp_task"] == "train-stage1"
+    assert parameters["workers"] == 2 and isinstance(parameters["workers"], int)
+    assert isinstance(parameters["task_config"], dict)
