@@ -208,15 +208,32 @@ def test_split_runs_in_its_image(split_call: ExecutorCall, ingested: ExecutorCal
 
 
 @pytest.mark.images
+@pytest.mark.parametrize(
+    ("task", "stage"),
+    [
+        ("train-stage1", "stage1"),
+        ("train-stage2", "stage2-vgg16"),
+        ("train-stage2-2", "stage2-resnet50"),
+        ("train-stage3", "stage3"),
+    ],
+)
 def test_training_step_in_its_image_builds_its_tfjob_and_asks_the_cluster_for_it(
     compiled: CompiledPipeline,
     workspace: Workspace,
     module_runner: ContainerRunner,
     image_refs: dict[str, str],
     split_call: ExecutorCall,
+    task: str,
+    stage: str,
 ) -> None:
+    training = {
+        t
+        for t in compiled.tasks
+        if "model" in compiled.component(t)["outputDefinitions"]["artifacts"]
+    }
+    assert task in training and len(training) == 4
     call = compiled.call(
-        "train-stage1",
+        task,
         workspace,
         inputs={"splits": split_call.output_artifact("splits")},
         pipeline_args={"profile": "tiny"},
@@ -227,7 +244,7 @@ def test_training_step_in_its_image_builds_its_tfjob_and_asks_the_cluster_for_it
     # The manifest was built and validated (landmarks.launch, landmarks.tfjob), the
     # Kubernetes client imported, and only then was there no cluster to send it to.
     assert result.returncode != 0
-    assert "training stage1 with 2 worker(s) on the cluster executor" in output, output[-3000:]
+    assert f"training {stage} with 2 worker(s) on the cluster executor" in output, output[-3000:]
     assert "no Kubernetes credentials" in output, output[-3000:]
     assert "ModuleNotFoundError" not in output and "ImportError" not in output
 
