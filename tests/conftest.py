@@ -13,6 +13,9 @@ import pytest
 
 from tests.support.net import free_port, wait_for_port
 
+# A real S3-compatible server (SeaweedFS) and per-test minio:// and s3:// buckets on it.
+from tests.support.s3 import minio_bucket, s3_bucket, s3_server  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 
 
