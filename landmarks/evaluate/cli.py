@@ -33,15 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Predict the split's test images with each model; write summary.json, "
         "report.html, report.md, per-model predictions.csv and pictures to OUT.",
     )
-    parser.add_argument("--split", required=True, help="split dir (local or gs://)")
+    parser.add_argument(
+        "--split", required=True, help="split dir (local, gs://, s3:// or minio://)"
+    )
     parser.add_argument(
         "--model",
         action="append",
         required=True,
         metavar="NAME=DIR",
-        help="a trained model dir (local or gs://) and its display name; repeatable",
+        help="a trained model dir (local or a gs://, s3://, minio:// URI) and its display name; "
+        "repeatable",
     )
-    parser.add_argument("--out", required=True, help="output dir (local or gs://)")
+    parser.add_argument("--out", required=True, help="output dir (local, gs://, s3://, minio://)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
         "--worst-k", type=int, default=16, help="mistakes shown in the worst-images grid"

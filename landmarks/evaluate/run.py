@@ -1,6 +1,6 @@
 """The evaluation stage: predict the test split with every trained model and report.
 
-Outputs under `out` (local or gs://):
+Outputs under `out` (local, gs://, s3:// or minio://):
 
 - `summary.json`: the best model and, per model, top1, top5, gap, n_test. Written last, so
   its presence means the evaluation finished.
@@ -47,11 +47,11 @@ class EvaluateOptions:
     """What to evaluate and where to write the results.
 
     Attributes:
-        split_dir: the split (local or gs://) with `test/<landmark_id>/<id>.jpg` and
-            `label_map.csv`.
-        models: display name -> model dir (local or gs://), in report order. Names become
-            folder names under `out`: letters, digits, `.`, `_`, `-`.
-        out: output folder (local or gs://).
+        split_dir: the split (local, gs://, s3:// or minio://) with
+            `test/<landmark_id>/<id>.jpg` and `label_map.csv`.
+        models: display name -> model dir (local, gs://, s3:// or minio://), in report order.
+            Names become folder names under `out`: letters, digits, `.`, `_`, `-`.
+        out: output folder (local, gs://, s3:// or minio://).
         batch_size: images per prediction batch.
         worst_k: how many of the best model's most confident mistakes to show.
         distractors_dir: optional folder of images that show no landmark; they enter GAP

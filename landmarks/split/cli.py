@@ -32,8 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "manifest.csv, label_map.csv and summary.json. An existing split in --out is replaced."
         ),
     )
-    parser.add_argument("--ingest-dir", required=True, help="ingest output (local or gs://)")
-    parser.add_argument("--out", required=True, help="output directory (local or gs://)")
+    parser.add_argument(
+        "--ingest-dir", required=True, help="ingest output (local, gs://, s3:// or minio://)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="output directory (local, gs://, s3:// or minio://)"
+    )
     parser.add_argument(
         "--min-images",
         type=int,

@@ -1,9 +1,9 @@
 """Filter landmarks and split their images into train / validation / test class folders.
 
-Input: an ingest output directory (local or gs://) with `manifest.csv` (only rows with
-status `ok` are used) and optionally `labels.csv` (`landmark_id,name`).
+Input: an ingest output directory (local, gs://, s3:// or minio://) with `manifest.csv` (only
+rows with status `ok` are used) and optionally `labels.csv` (`landmark_id,name`).
 
-Output directory SPLIT (local or gs://):
+Output directory SPLIT (local, gs://, s3:// or minio://):
 
 - `train/<landmark_id>/<id>.jpg`, and the same under `validation/` and `test/`;
 - `manifest.csv`: `id,landmark_id,class_index,split,sha256,path` (path relative to SPLIT);
@@ -28,8 +28,8 @@ Rules:
   change when other landmarks are added or dropped.
 - Re-running replaces the previous output. Locally the new split is built in a sibling
   temporary directory and swapped in, so a failed run leaves the old output untouched. On
-  gs:// the old manifest.csv is deleted first, the new objects written, objects of the old
-  split that are not part of the new one deleted, and the manifest written last: its
+  an object store the old manifest.csv is deleted first, the new objects written, objects of
+  the old split that are not part of the new one deleted, and the manifest written last: its
   presence marks a complete split. An existing output that does not look like a split is
   never touched.
 """
@@ -81,15 +81,16 @@ class SplitOptions:
     """What to split and how.
 
     Attributes:
-        ingest_dir: Ingest output directory, local path or gs:// URI.
-        out: Output directory, local path or gs:// URI; replaced if it holds a split.
+        ingest_dir: Ingest output directory, local path or gs://, s3://, minio:// URI.
+        out: Output directory, local path or gs://, s3://, minio:// URI; replaced if it holds
+            a split.
         min_images: Keep landmarks with at least this many distinct valid images.
         top_k: Then keep only the K landmarks with most images (None: all).
         max_per_class: Then keep at most this many distinct images per landmark (None: all).
         ratios: Shares of train, validation and test; each above 0, summing to 1.
         seed: Decides which images go to which split (and which survive the cap).
         progress: Show a progress bar while copying images.
-        workers: Concurrent copies when the source or the output is on gs://.
+        workers: Concurrent copies when the source or the output is in an object store.
     """
 
     ingest_dir: str

@@ -147,7 +147,7 @@ def parse_label_map(text: str, source: str) -> LabelMap:
 
 
 def read_label_map(directory: str) -> LabelMap:
-    """Read and check `label_map.csv` in `directory` (a split or a trained model, local or gs://).
+    """Read and check `label_map.csv` in `directory` (a split or a trained model, local or remote).
 
     Raises:
         InputError: the file is missing, not UTF-8, or breaks a rule of `parse_label_map`.

@@ -48,7 +48,7 @@ __all__ = [
 
 
 def load_model(model_dir: str | Path, compile: bool = False) -> Any:
-    """Load a model the trainer saved (`MODEL_DIR/model.keras`, local or gs://).
+    """Load a model the trainer saved (`MODEL_DIR/model.keras`, local or in an object store).
 
     The model takes float32 RGB images with pixel values 0..255 at the trained
     `image_size` (see `config.json` beside it) and returns class probabilities in

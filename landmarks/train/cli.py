@@ -42,8 +42,8 @@ _PEER_LOST_MARKERS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", required=True, choices=sorted(STAGES), help="stage preset")
-    parser.add_argument("--data", help="split directory (local or gs://)")
-    parser.add_argument("--out", help="model directory to write (local or gs://)")
+    parser.add_argument("--data", help="split directory (local, gs://, s3:// or minio://)")
+    parser.add_argument("--out", help="model directory to write (local, gs://, s3:// or minio://)")
     parser.add_argument(
         "--checkpoint-dir",
         help="per-epoch checkpoints, shared by all workers (default: OUT/.checkpoint); "
@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--weights",
-        help="imagenet, none, or a local / gs:// path to the base model's no-top weights file",
+        help="imagenet, none, or the base model's no-top weights file (local path or gs://, "
+        "s3://, minio:// URI)",
     )
     parser.add_argument(
         "--profile", choices=sorted(PROFILES), help="shrink the run (demo, tiny) by name"
@@ -66,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stage-dir",
-        help="local directory for a gs:// split copied through the GCS emulator",
+        help="local directory where a split TensorFlow cannot read in place (minio://, s3://, "
+        "emulated gs://) is staged",
     )
     parser.add_argument(
         "--show-config",

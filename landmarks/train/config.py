@@ -46,8 +46,8 @@ class TrainConfig:
     batch_size: int = 128
     epochs: int = 10
     learning_rate: float = 1e-3
-    # `imagenet`, `none`, or a local / gs:// path to a Keras weights file of the base
-    # model without its top (e.g. resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5).
+    # `imagenet`, `none`, or a local path or gs://, s3://, minio:// URI to a Keras weights file of
+    # the base model without its top (e.g. resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5).
     weights: str = "none"
     # Layer-name prefixes of the base model's blocks to freeze: `conv4` freezes every
     # `conv4_*` layer of ResNet50, `block1` every `block1_*` layer of VGG16. `all`

@@ -54,8 +54,8 @@ def train(
 ) -> TrainResult:
     """Train `cfg` on the split at `data`, writing the model and its records to `out`.
 
-    `out` and `checkpoint_dir` may be local or gs:// paths. A rerun with the same
-    checkpoint directory resumes after the last finished epoch.
+    `out` and `checkpoint_dir` may be local paths or gs://, s3://, minio:// URIs. A rerun with
+    the same checkpoint directory resumes after the last finished epoch.
     """
     replica = replica or current_replica()
     if cfg.batch_size % replica.num_workers:
@@ -176,7 +176,7 @@ def _fit_and_save(
 
         # Every worker saves (tf-keras' save runs collectives); non-chiefs then discard.
         # Saved in the work directory and copied through storage, so `out` never holds a
-        # half-written model, local or gs://.
+        # half-written model, local or in an object store.
         saved = work / "model" / MODEL_FILE
         saved.parent.mkdir(parents=True, exist_ok=True)
         model.save(str(saved))
