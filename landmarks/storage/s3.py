@@ -116,7 +116,7 @@ def _explain(err: Exception, uri: str) -> StorageError:
     info = err.response.get("Error", {})
     code = str(info.get("Code", ""))
     status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    endpoint = minio_endpoint() if scheme == MINIO_SCHEME else "the S3 endpoint"
+    endpoint = client(scheme).meta.endpoint_url
     if code in ("NoSuchKey", "404") or (code == "" and status == 404):
         return ObjectNotFound(uri)
     if code == "NoSuchBucket":
@@ -191,7 +191,11 @@ class S3Store:
         self._upload(uri, io.BytesIO(data), extra)
 
     def upload_file(self, path: str, uri: str, content_type: str | None = None) -> None:
-        """A local file to `uri`, streamed (multipart when large)."""
+        """A local file to `uri`: one PUT when small, else streamed in parts."""
+        if os.path.getsize(path) <= SINGLE_PUT_BYTES:
+            with open(path, "rb") as handle:
+                self.write_bytes(uri, handle.read(), content_type)
+            return
         extra = {"ContentType": content_type} if content_type else {}
         with open(path, "rb") as handle:
             self._upload(uri, handle, extra)
