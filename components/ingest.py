@@ -25,8 +25,8 @@ def ingest(
     """Download (or look up) every image of a metadata CSV, validate and deduplicate it.
 
     Args:
-        metadata: `id,url,landmark_id` CSV, local path or gs:// URI. Empty: the embedded
-            synthetic dataset, generated and served on 127.0.0.1 inside this step.
+        metadata: `id,url,landmark_id` CSV, local path or gs://, s3://, minio:// URI. Empty:
+            the embedded synthetic dataset, generated and served on 127.0.0.1 inside this step.
         images: Output directory: images, manifest.csv, summary.json, labels.csv.
         stats: Counts per status, shown in the KFP UI.
         labels: Optional `landmark_id,category` CSV for class names.

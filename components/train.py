@@ -121,7 +121,8 @@ def train_stage2(
         model: The trained model directory.
         scores: The last epoch's loss, accuracy and validation metrics.
         architecture: `vgg16` or `resnet50`.
-        weights: `imagenet`, `none`, or a local / gs:// no-top weights file (empty: imagenet).
+        weights: `imagenet`, `none`, or a no-top weights file (local, gs://, s3://,
+            minio://; empty: imagenet).
         executor: `cluster` (a TFJob) or `local` (processes on this machine).
         workers: Data-parallel workers.
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
@@ -188,7 +189,8 @@ def train_stage3(
         splits: The split output.
         model: The trained model directory.
         scores: The last epoch's loss, accuracy and validation metrics.
-        weights: `imagenet`, `none`, or a local / gs:// no-top weights file (empty: imagenet).
+        weights: `imagenet`, `none`, or a no-top weights file (local, gs://, s3://,
+            minio://; empty: imagenet).
         executor: `cluster` (a TFJob) or `local` (processes on this machine).
         workers: Data-parallel workers.
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.

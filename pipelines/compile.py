@@ -36,7 +36,7 @@ def compile_pipeline(output: Path = DEFAULT_OUTPUT, mode: str = "cluster") -> Pa
 def check_no_local_paths(path: Path) -> None:
     """Fail when the compiled pipeline names a path of this machine: a cluster has none.
 
-    Parameter defaults and task constants must be gs:// URIs, image references or plain
+    Parameter defaults and task constants must be object-store URIs, image references or plain
     values; and nothing anywhere may name this checkout or home directory.
     """
     import yaml
@@ -61,7 +61,7 @@ def check_no_local_paths(path: Path) -> None:
     if found:
         raise LandmarksError(
             f"{path}: the cluster pipeline names local paths ({'; '.join(sorted(found))}); "
-            "defaults must be gs:// URIs or empty"
+            "defaults must be gs://, s3:// or minio:// URIs, or empty"
         )
 
 

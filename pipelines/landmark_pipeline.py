@@ -73,8 +73,8 @@ def landmark_pipeline(
     """Landmark recognition from Google Landmarks-style metadata.
 
     Args:
-        metadata: `id,url,landmark_id` CSV (local path or gs://). Empty: the embedded
-            synthetic dataset, generated and served on 127.0.0.1 inside the ingest step.
+        metadata: `id,url,landmark_id` CSV (local path or gs://, s3://, minio://). Empty: the
+            embedded synthetic dataset, generated and served on 127.0.0.1 inside the ingest step.
         labels: Optional `landmark_id,category` CSV.
         images_dir: Optional directory of GLDv2 tar shards or unpacked images.
         ingest_limit: Only ingest the first N rows (0: all).

@@ -114,7 +114,7 @@ class TestImage:
     """One image to predict: where it came from, where it lies locally, and its truth."""
 
     image_id: str
-    source: str  # as the user knows it (local path or gs:// URI), for messages and reports
+    source: str  # as the user knows it (local path or URI), for messages and reports
     local_path: str
     landmark_id: str | None  # None for a distractor
     class_index: int  # -1 for a distractor
@@ -175,7 +175,7 @@ def list_distractors(root: str, workdir: Path) -> list[TestImage]:
 
 
 def load_model(model_dir: str) -> Any:
-    """Load a trained model (local or gs://) with the trainer's own loader."""
+    """Load a trained model (local or in an object store) with the trainer's own loader."""
     from landmarks.train import load_model as load_trained
 
     uri = storage.join(model_dir, MODEL_FILE)
