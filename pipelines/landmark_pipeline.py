@@ -3,7 +3,7 @@
 
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 from kfp.dsl import Artifact, Dataset, Model
 
 from components.evaluate import evaluate
@@ -11,6 +11,7 @@ from components.ingest import ingest
 from components.split import split
 from components.train import train_stage1, train_stage2, train_stage3
 from landmarks import config
+from landmarks.storage import s3 as s3_store
 from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
 from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET
 
@@ -44,6 +45,15 @@ def _launches_a_job(task: dsl.PipelineTask) -> dsl.PipelineTask:
     # accelerator, node selector or toleration here: set on the task, they would reach the
     # replicas as its TaskConfig and override the chart's values on every run.
     task.set_caching_options(False)
+    # With KFP's store as pipeline root the step hands minio:// URIs to its TFJob and reads
+    # the model back itself, so it needs the store's credentials (its TFJob's replicas get
+    # them from the launcher). Optional: a deployment without that Secret still runs.
+    kubernetes.use_secret_as_env(
+        task,
+        secret_name=s3_store.KFP_MINIO_SECRET,
+        secret_key_to_env=s3_store.KFP_MINIO_SECRET_ENV,
+        optional=True,
+    )
     return task
 
 
