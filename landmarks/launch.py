@@ -13,6 +13,7 @@ that runs training steps has neither TensorFlow nor a need to load it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -114,6 +115,27 @@ def cluster_timeout(timeout_s: float) -> float:
     return float(timeout_s) if timeout_s and timeout_s > 0 else float(DEFAULT_TIMEOUT_SECONDS)
 
 
+def _require_local_trainer() -> None:
+    """Refuse the local executor where its replicas could not import TensorFlow.
+
+    The replicas are processes of this environment. A pipeline compiled with
+    `--mode local` and run by a KFP backend puts the step in the component image, which
+    has no TensorFlow: without this check both replicas would die at their first import
+    and the step would fail with a traceback far from the cause.
+    """
+    try:
+        found = importlib.util.find_spec("tensorflow") is not None
+    except ValueError:  # sys.modules["tensorflow"] is None: the import is blocked
+        found = False
+    if not found:
+        raise InputError(
+            "the local executor trains in this environment, which has no TensorFlow (the "
+            "component image carries only the launcher): on a cluster compile the pipeline "
+            "with `--mode cluster` (executor=cluster); on a laptop install the `train` extra",
+            field="executor",
+        )
+
+
 def run_training_step(step: TrainingStep) -> JobResult:
     """Run the step's TFJob with its executor; raise TrainingFailed unless it succeeds."""
     if step.executor not in EXECUTORS:
@@ -130,6 +152,7 @@ def run_training_step(step: TrainingStep) -> JobResult:
         step.executor,
     )
     if step.executor == "local":
+        _require_local_trainer()
         result = run_local(manifest, timeout=step.timeout_s or None, output=sys.stdout)
     else:
         from landmarks.tfjob.cluster import launch_identity, run_on_cluster
