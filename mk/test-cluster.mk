@@ -3,7 +3,7 @@
 # without Go every target here prints why it skips and succeeds.
 
 TEST_CLUSTER := scripts/test-cluster
-TEST_CLUSTER_PY = $(BIN)/python $(TEST_CLUSTER)/cluster.py
+TEST_CLUSTER_PY = $(BIN)/python $(TEST_CLUSTER)/testcluster.py
 # A recipe prefix: stop here (successfully) when Go is missing.
 TEST_CLUSTER_NEED_GO = command -v go >/dev/null || { \
   echo "test-cluster: SKIP: Go is not installed (the cluster is built from Go modules; install Go >= 1.26)"; \

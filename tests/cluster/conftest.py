@@ -40,7 +40,7 @@ def custom(api_client: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def cluster_info(core: Any) -> dict[str, str]:
-    """What `cluster.py up` published in kube-public/landmarks-test-cluster."""
+    """What `testcluster.py up` published in kube-public/landmarks-test-cluster."""
     return core.read_namespaced_config_map("landmarks-test-cluster", "kube-public").data
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Starts, checks and stops the local Kubernetes control plane for integration tests.
 
-    cluster.py up          start everything (or say it is already up) and print the kubeconfig path
-    cluster.py down        stop every process `up` started, by process id
-    cluster.py status      health of each component; exit 1 if any is unhealthy
-    cluster.py kubeconfig  print the admin kubeconfig path (exit 1 if the cluster is not up)
+    testcluster.py up          start everything (or say it is already up) and print the kubeconfig path
+    testcluster.py down        stop every process `up` started, by process id
+    testcluster.py status      health of each component; exit 1 if any is unhealthy
+    testcluster.py kubeconfig  print the admin kubeconfig path (exit 1 if the cluster is not up)
 
 What runs, all on 127.0.0.1 from the binaries scripts/test-cluster/build.sh put in the cache:
 etcd; kube-apiserver with TLS, client-certificate authentication, Node,RBAC authorization and
