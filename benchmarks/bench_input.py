@@ -6,7 +6,7 @@ On one generated directory of 128x128 JPEGs (class folders, as a split's train/)
 one run, side by side, images/second of:
 
 - bare JPEG decoding (read + decode + batch, nothing else): the limit;
-- the project's pipeline (`landmarks.train.pipeline.train_dataset`), with and without
+- the project's pipeline (`landmarks.train.tfdata.train_dataset`), with and without
   stage 3's augmentation;
 - the seed's `ImageDataGenerator.flow_from_directory`, plain and with the same
   augmentation;
@@ -85,7 +85,7 @@ def bench_decoding(paths: list[str], repeats: int) -> dict[str, float]:
     import tf_keras as keras
 
     from landmarks.train.config import resolve_config
-    from landmarks.train.pipeline import train_dataset
+    from landmarks.train.tfdata import train_dataset
 
     labels = [int(Path(p).parent.name) for p in paths]
     n = len(paths)
@@ -149,7 +149,7 @@ def bench_training(
 
     from landmarks.train.config import resolve_config
     from landmarks.train.models import build_model
-    from landmarks.train.pipeline import train_dataset
+    from landmarks.train.tfdata import train_dataset
 
     cfg = resolve_config(
         stage, overrides={"image_size": SIZE, "batch_size": BATCH, "weights": "none"}

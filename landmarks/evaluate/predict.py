@@ -227,7 +227,7 @@ def _decode(path: Any, size: int) -> Any:
     """Image file -> float32 [size, size, 3], pixels 0..255, exactly as the trainer feeds
     its models: any difference shows up as lost accuracy (a plain decode-then-resize
     changed 5% of a LeNet's top-1 answers)."""
-    from landmarks.train.pipeline import load_image
+    from landmarks.train.tfdata import load_image
 
     return load_image(path, size)
 

@@ -17,14 +17,14 @@ from typing import Any
 
 import landmarks.train  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from landmarks.errors import LandmarksError
-from landmarks.train.cluster import (
+from landmarks.train.config import PROFILES, STAGES, parse_overrides, resolve_config
+from landmarks.train.tf_config import (
     EXIT_BAD_INPUT,
     EXIT_ERROR,
     EXIT_RETRYABLE,
     Replica,
     current_replica,
 )
-from landmarks.train.config import PROFILES, STAGES, parse_overrides, resolve_config
 
 log = logging.getLogger("landmarks.train")
 
@@ -106,7 +106,7 @@ def _peer_lost(err: BaseException) -> bool:
 def _message(err: BaseException) -> str:
     """The error's text; TensorFlow's graph-function and op-name decorations removed."""
     if "tensorflow" in type(err).__module__:
-        from landmarks.train.pipeline import op_reason
+        from landmarks.train.tfdata import op_reason
 
         return op_reason(str(err))
     return str(err)

@@ -21,9 +21,9 @@ from typing import Any
 from landmarks import storage
 from landmarks.errors import InputError
 from landmarks.train import CONFIG_FILE, MODEL_FILE
-from landmarks.train.cluster import Replica, current_replica, make_strategy
 from landmarks.train.config import TrainConfig
 from landmarks.train.data import LABEL_MAP, SplitData, load_split, stage_locally
+from landmarks.train.tf_config import Replica, current_replica, make_strategy
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _fit_and_save(
     import tf_keras as keras
 
     from landmarks.train import callbacks as cb
-    from landmarks.train import pipeline
+    from landmarks.train import tfdata
     from landmarks.train.models import build_model
 
     # Same initial weights, augmentation and shuffles on a rerun; under the strategy the
@@ -113,18 +113,18 @@ def _fit_and_save(
 
         def train_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
             shard_ids.append(ctx.input_pipeline_id)
-            return pipeline.train_dataset(split.train.paths, split.train.labels, cfg, ctx)
+            return tfdata.train_dataset(split.train.paths, split.train.labels, cfg, ctx)
 
         train_ds = strategy.distribute_datasets_from_function(train_fn)
         steps = math.ceil(len(split.train) / cfg.batch_size)
         fit_kwargs: dict[str, Any] = {}
-        plan = pipeline.eval_plan(
+        plan = tfdata.eval_plan(
             len(split.validation), cfg.batch_size // replica.num_workers, replica.num_workers
         )
         if plan is not None:
 
             def eval_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-                return pipeline.eval_dataset(
+                return tfdata.eval_dataset(
                     split.validation.paths, split.validation.labels, cfg, plan.batch, ctx
                 )
 
@@ -167,9 +167,9 @@ def _fit_and_save(
             )
         except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
             shard = shard_ids[-1] if shard_ids else 0
-            suspects = pipeline.shard_paths(split.train.paths, replica.num_workers, shard)
-            suspects += pipeline.shard_paths(split.validation.paths, replica.num_workers, shard)
-            found = pipeline.unreadable_image_error(suspects, cfg.image_size)
+            suspects = tfdata.shard_paths(split.train.paths, replica.num_workers, shard)
+            suspects += tfdata.shard_paths(split.validation.paths, replica.num_workers, shard)
+            found = tfdata.unreadable_image_error(suspects, cfg.image_size)
             if found is not None:
                 raise found from err
             raise

@@ -60,7 +60,7 @@ def test_single_process_writes_a_reloadable_model_and_its_records(
 
     import landmarks.train
     from landmarks.train.data import load_split
-    from landmarks.train.pipeline import load_image
+    from landmarks.train.tfdata import load_image
 
     model = tf_keras.models.load_model(str(out / "model.keras"), compile=False)
     assert landmarks.train.load_model(out).output_shape == (None, 3)

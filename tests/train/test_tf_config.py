@@ -3,7 +3,7 @@ import json
 import pytest
 
 from landmarks.errors import LandmarksError
-from landmarks.train.cluster import parse_tf_config
+from landmarks.train.tf_config import parse_tf_config
 
 
 def _tf_config(cluster: dict, task_type: str, index: int) -> str:

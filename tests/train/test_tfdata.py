@@ -28,7 +28,7 @@ def _jpeg(width: int, height: int, mode: str = "RGB") -> bytes:
 def test_any_jpeg_decodes_to_the_square_rgb_size(width: int, height: int, mode: str) -> None:
     import tensorflow as tf
 
-    from landmarks.train.pipeline import decode_image
+    from landmarks.train.tfdata import decode_image
 
     image = decode_image(tf.constant(_jpeg(width, height, mode)), 32)
     assert image.shape == (32, 32, 3) and image.dtype == tf.uint8
@@ -37,7 +37,7 @@ def test_any_jpeg_decodes_to_the_square_rgb_size(width: int, height: int, mode: 
 def test_an_image_at_the_target_size_is_only_decoded() -> None:
     import tensorflow as tf
 
-    from landmarks.train.pipeline import decode_image
+    from landmarks.train.tfdata import decode_image
 
     raw = tf.constant(_jpeg(32, 32))
     plain = tf.io.decode_jpeg(raw, channels=3, dct_method="INTEGER_FAST")
@@ -47,7 +47,7 @@ def test_an_image_at_the_target_size_is_only_decoded() -> None:
 def test_downscaled_decode_stays_close_to_a_full_decode_and_resize() -> None:
     import tensorflow as tf
 
-    from landmarks.train.pipeline import decode_image
+    from landmarks.train.tfdata import decode_image
 
     # A smooth image: DCT scaling and a full-size resize must agree closely on it.
     yy, xx = np.mgrid[0:512, 0:512]
@@ -63,7 +63,7 @@ def test_downscaled_decode_stays_close_to_a_full_decode_and_resize() -> None:
 def test_augmentation_is_identity_outside_training_and_varies_inside() -> None:
     import tensorflow as tf
 
-    from landmarks.train.pipeline import augmentation
+    from landmarks.train.tfdata import augmentation
 
     layer = augmentation(resolve_config("stage3"))
     assert layer is not None
@@ -103,7 +103,7 @@ def test_width_shift_moves_content_along_rows_only() -> None:
 def test_each_worker_reads_a_disjoint_shard_of_the_files(tmp_path: Path) -> None:
     import tensorflow as tf
 
-    from landmarks.train.pipeline import eval_dataset
+    from landmarks.train.tfdata import eval_dataset
 
     paths = []
     for i in range(11):
@@ -127,7 +127,7 @@ def test_each_worker_reads_a_disjoint_shard_of_the_files(tmp_path: Path) -> None
 def test_validation_plan_gives_every_worker_equal_non_empty_batches(
     images: int, batch: int, workers: int
 ) -> None:
-    from landmarks.train.pipeline import eval_plan
+    from landmarks.train.tfdata import eval_plan
 
     plan = eval_plan(images, batch, workers)
     assert plan is not None
@@ -138,7 +138,7 @@ def test_validation_plan_gives_every_worker_equal_non_empty_batches(
 
 
 def test_validation_is_skipped_when_a_worker_would_get_no_image() -> None:
-    from landmarks.train.pipeline import eval_plan
+    from landmarks.train.tfdata import eval_plan
 
     assert eval_plan(1, 4, 2) is None
     assert eval_plan(0, 4, 1) is None
