@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kfp import local
 
-from landmarks.evaluate.run import REPORT_HTML_FILE, SUMMARY_FILE
+from landmarks.evaluate.scores import REPORT_HTML_FILE, SUMMARY_FILE
 from pipelines.landmark_pipeline import landmark_pipeline
 
 DEFAULT_WORKDIR = Path("build/demo")

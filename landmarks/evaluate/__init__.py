@@ -4,11 +4,7 @@
 component are thin shells over it. TensorFlow is only imported once prediction starts.
 """
 
-from landmarks.evaluate.run import (
-    EvaluateOptions,
-    EvaluationResult,
-    ModelEvaluation,
-    run_evaluate,
-)
+from landmarks.evaluate.run import EvaluateOptions, run_evaluate
+from landmarks.evaluate.scores import EvaluationResult, ModelEvaluation
 
 __all__ = ["EvaluateOptions", "EvaluationResult", "ModelEvaluation", "run_evaluate"]

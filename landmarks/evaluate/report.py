@@ -20,7 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from landmarks.evaluate.run import EvaluationResult, ModelEvaluation
+    from landmarks.evaluate.scores import EvaluationResult, ModelEvaluation
 
 # Beyond this many classes a full confusion matrix is unreadable: show the most confused.
 CONFUSION_FULL_MAX = 50

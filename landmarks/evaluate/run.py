@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,14 @@ import numpy as np
 from landmarks import storage
 from landmarks.errors import InputError
 from landmarks.evaluate import metrics, predict, report
+from landmarks.evaluate.scores import (
+    REPORT_HTML_FILE,
+    REPORT_MD_FILE,
+    SUMMARY_FILE,
+    WORST_FILE,
+    EvaluationResult,
+    ModelEvaluation,
+)
 from landmarks.split.label_map import LabelMap, read_label_map
 from landmarks.train import CONFIG_FILE, MODEL_FILE
 
@@ -35,10 +43,6 @@ log = logging.getLogger(__name__)
 # The confusion matrix handed to KFP and metrics.json covers at most this many classes
 # (the most confused ones beyond it): a 10,000-square matrix helps nobody.
 CONFUSION_RESULT_MAX = 100
-SUMMARY_FILE = "summary.json"
-REPORT_HTML_FILE = "report.html"
-REPORT_MD_FILE = "report.md"
-WORST_FILE = "worst.png"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -66,86 +70,6 @@ class EvaluateOptions:
     worst_k: int = 16
     distractors_dir: str | None = None
     top_k: int = 5
-
-
-@dataclass
-class ModelEvaluation:
-    """Scores of one trained model on the test split."""
-
-    name: str
-    model_dir: str
-    architecture: str | None
-    image_size: int
-    n_test: int  # landmark images
-    n_distractors: int
-    top1: float
-    top5: float  # top-k with k = min(5, classes)
-    gap: float
-    from_logits: bool
-    per_class: list[dict[str, Any]]
-    confusion_labels: list[str]
-    confusion_matrix: list[list[int]]
-    history: list[dict[str, Any]] = field(repr=False)
-    predictions_uri: str = ""
-
-    @property
-    def n_images(self) -> int:
-        return self.n_test + self.n_distractors
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "top1": self.top1,
-            "top5": self.top5,
-            "gap": self.gap,
-            "n_test": self.n_test,
-            "n_distractors": self.n_distractors,
-            "architecture": self.architecture,
-            "model_dir": self.model_dir,
-        }
-
-
-@dataclass
-class EvaluationResult:
-    """Everything the evaluation produced, and where it wrote it."""
-
-    split_dir: str
-    out: str
-    n_classes: int
-    n_test: int
-    n_distractors: int
-    top_k: int
-    models: dict[str, ModelEvaluation]
-    best_model: str
-    # The best model's most confident mistakes, as shown in worst.png.
-    worst: list[dict[str, Any]] = field(default_factory=list)
-    summary_uri: str = ""
-    report_html_uri: str = ""
-    report_md_uri: str = ""
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "best_model": self.best_model,
-            "selected_by": "gap, then top1",
-            "top_k": self.top_k,
-            "split_dir": self.split_dir,
-            "n_classes": self.n_classes,
-            "n_test": self.n_test,
-            "n_distractors": self.n_distractors,
-            "models": {name: m.summary() for name, m in self.models.items()},
-            "worst_of_best": self.worst,
-            "report_html": REPORT_HTML_FILE,
-            "report_md": REPORT_MD_FILE,
-        }
-
-    def kfp_outputs(self) -> tuple[dict[str, dict[str, float]], list[str], list[list[int]]]:
-        """What a KFP component logs: per-model scalar metrics (for `Metrics`), and the
-        best model's confusion matrix labels and rows (for `ClassificationMetrics`)."""
-        scalars = {
-            name: {"top1": m.top1, "top5": m.top5, "gap": m.gap, "n_test": float(m.n_test)}
-            for name, m in self.models.items()
-        }
-        best = self.models[self.best_model]
-        return scalars, list(best.confusion_labels), [list(r) for r in best.confusion_matrix]
 
 
 def _finite(value: float) -> float | None:

@@ -15,7 +15,8 @@ from PIL import Image
 
 from landmarks import storage
 from landmarks.evaluate import EvaluateOptions, EvaluationResult, run_evaluate
-from landmarks.evaluate.run import ModelEvaluation, choose_best
+from landmarks.evaluate.run import choose_best
+from landmarks.evaluate.scores import ModelEvaluation
 from tests.evaluate.conftest import World
 
 # The good model ranks (confidence high to low): a1 right, d1 wrong (distractor), b1 right,
