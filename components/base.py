@@ -17,9 +17,7 @@ COMPONENT_ROLES = {
     "split": "component",
     # The training steps only build and follow TFJobs (landmarks.launch): no TensorFlow in
     # their pod; the replicas run the trainer image.
-    "train_stage1": "component",
-    "train_stage2": "component",
-    "train_stage3": "component",
+    "train": "component",
     # Loads the trained Keras models and draws the report: needs TensorFlow and matplotlib.
     # The CPU image, because prediction on a test split needs no GPU node.
     "evaluate": "trainer-cpu",

@@ -1,4 +1,8 @@
-"""Training components: each stage runs as a multi-worker TFJob.
+"""The training component: one stage of the seed's recipe, run as a multi-worker TFJob.
+
+The pipeline uses it once per stage (`stage` names the preset of `landmarks.train.config`)
+and gives each task its display name, so the KFP UI still shows train-stage1,
+train-stage2-vgg16, train-stage2-resnet50 and train-stage3.
 
 The component itself only launches and follows the job (locally: processes on this
 machine; on a cluster: a TFJob), so its pod stays small and on CPU. Where the replicas
@@ -31,10 +35,12 @@ REPLICA_SETTINGS = [
 
 
 @landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
-def train_stage1(
+def train(
     splits: Input[Dataset],
     model: Output[Model],
     scores: Output[Metrics],
+    stage: str,
+    weights: str = "",
     executor: str = "cluster",
     workers: int = 2,
     profile: str = "",
@@ -48,12 +54,17 @@ def train_stage1(
     node_selector: str = "",
     task_config: dsl.TaskConfig = None,
 ):
-    """Stage 1: LeNet-5 at 128x128x3, the pipeline's smoke run.
+    """Train one stage: `stage1` (LeNet-5 at 128x128x3, the smoke run), `stage2-vgg16` or
+    `stage2-resnet50` (transfer learning, no augmentation) or `stage3` (ResNet50 with
+    rotation, shift and zoom augmentation).
 
     Args:
         splits: The split output.
         model: The trained model directory (model.keras, label map, history, logs).
         scores: The last epoch's loss, accuracy and validation metrics.
+        stage: The stage preset: stage1, stage2-vgg16, stage2-resnet50 or stage3.
+        weights: Base weights of stages 2 and 3: `imagenet`, `none`, or a no-top weights
+            file (local, gs://, s3://, minio://; empty: the stage's preset).
         executor: `cluster` (a TFJob) or `local` (processes on this machine).
         workers: Data-parallel workers.
         profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
@@ -71,150 +82,13 @@ def train_stage1(
     from landmarks.launch import train_for_pipeline
 
     final = train_for_pipeline(
-        stage="stage1",
+        stage=stage,
         splits_path=splits.path,
         splits_uri=splits.uri,
         model_path=model.path,
         model_uri=model.uri,
         executor=executor,
-        task_name="train-stage1",
-        workers=workers,
-        profile=profile,
-        epochs=epochs,
-        timeout_s=timeout_s,
-        run_id=run_id,
-        kfp_task=kfp_task,
-        image=trainer_image,
-        namespace=namespace,
-        task_config=task_config,
-        gpus_per_worker=gpus_per_worker,
-        node_selector=node_selector,
-    )
-    for name, value in final.items():
-        scores.log_metric(name, value)
-
-
-@landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
-def train_stage2(
-    splits: Input[Dataset],
-    model: Output[Model],
-    scores: Output[Metrics],
-    architecture: str = "resnet50",
-    weights: str = "",
-    executor: str = "cluster",
-    workers: int = 2,
-    profile: str = "",
-    epochs: int = 0,
-    timeout_s: float = 0,
-    trainer_image: str = "",
-    namespace: str = "",
-    run_id: str = "",
-    kfp_task: str = "",
-    gpus_per_worker: int = -1,
-    node_selector: str = "",
-    task_config: dsl.TaskConfig = None,
-):
-    """Stage 2: VGG16 or ResNet50 transfer learning, no augmentation.
-
-    Args:
-        splits: The split output.
-        model: The trained model directory.
-        scores: The last epoch's loss, accuracy and validation metrics.
-        architecture: `vgg16` or `resnet50`.
-        weights: `imagenet`, `none`, or a no-top weights file (local, gs://, s3://,
-            minio://; empty: imagenet).
-        executor: `cluster` (a TFJob) or `local` (processes on this machine).
-        workers: Data-parallel workers.
-        profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
-        epochs: Override the stage's epochs (0: keep).
-        timeout_s: Fail the step after this many seconds (0: 24 h on a cluster, no limit locally).
-        trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
-        namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
-        run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
-        kfp_task: The KFP task name.
-        gpus_per_worker: GPUs per replica (cluster; -1: the task config's, else the chart's).
-        node_selector: `key=value[,key=value]` labels of the replicas' nodes, or `none` for
-            any node (cluster; empty: the task config's, else the chart's).
-        task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
-    """
-    from landmarks.launch import train_for_pipeline
-
-    final = train_for_pipeline(
-        stage=f"stage2-{architecture}",
-        splits_path=splits.path,
-        splits_uri=splits.uri,
-        model_path=model.path,
-        model_uri=model.uri,
-        executor=executor,
-        task_name=f"train-stage2-{architecture}",
-        workers=workers,
-        profile=profile,
-        epochs=epochs,
-        weights=weights,
-        timeout_s=timeout_s,
-        run_id=run_id,
-        kfp_task=kfp_task,
-        image=trainer_image,
-        namespace=namespace,
-        task_config=task_config,
-        gpus_per_worker=gpus_per_worker,
-        node_selector=node_selector,
-    )
-    for name, value in final.items():
-        scores.log_metric(name, value)
-
-
-@landmarks_component(task_config_passthroughs=REPLICA_SETTINGS)
-def train_stage3(
-    splits: Input[Dataset],
-    model: Output[Model],
-    scores: Output[Metrics],
-    weights: str = "",
-    executor: str = "cluster",
-    workers: int = 2,
-    profile: str = "",
-    epochs: int = 0,
-    timeout_s: float = 0,
-    trainer_image: str = "",
-    namespace: str = "",
-    run_id: str = "",
-    kfp_task: str = "",
-    gpus_per_worker: int = -1,
-    node_selector: str = "",
-    task_config: dsl.TaskConfig = None,
-):
-    """Stage 3: ResNet50 with rotation, shift and zoom augmentation.
-
-    Args:
-        splits: The split output.
-        model: The trained model directory.
-        scores: The last epoch's loss, accuracy and validation metrics.
-        weights: `imagenet`, `none`, or a no-top weights file (local, gs://, s3://,
-            minio://; empty: imagenet).
-        executor: `cluster` (a TFJob) or `local` (processes on this machine).
-        workers: Data-parallel workers.
-        profile: Trainer profile (`demo`, `tiny`); empty for the full recipe.
-        epochs: Override the stage's epochs (0: keep).
-        timeout_s: Fail the step after this many seconds (0: 24 h on a cluster, no limit locally).
-        trainer_image: Image of the TFJob's replicas (cluster; empty: the package's default).
-        namespace: Training namespace of the TFJob (cluster; empty: landmarks-training).
-        run_id: The KFP run id; with kfp_task it names the TFJob, so a retry adopts it.
-        kfp_task: The KFP task name.
-        gpus_per_worker: GPUs per replica (cluster; -1: the task config's, else the chart's).
-        node_selector: `key=value[,key=value]` labels of the replicas' nodes, or `none` for
-            any node (cluster; empty: the task config's, else the chart's).
-        task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
-    """
-    from landmarks.launch import train_for_pipeline
-
-    final = train_for_pipeline(
-        stage="stage3",
-        splits_path=splits.path,
-        splits_uri=splits.uri,
-        model_path=model.path,
-        model_uri=model.uri,
-        executor=executor,
-        task_name="train-stage3",
+        task_name=f"train-{stage}",
         workers=workers,
         profile=profile,
         epochs=epochs,

@@ -9,7 +9,7 @@ from kfp.dsl import Artifact, Dataset, Model
 from components.evaluate import evaluate
 from components.ingest import ingest
 from components.split import split
-from components.train import train_stage1, train_stage2, train_stage3
+from components.train import train
 from landmarks import config
 from landmarks.storage import s3 as s3_store
 from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
@@ -148,18 +148,19 @@ def landmark_pipeline(
         "run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         "kfp_task": dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
     }
-    stage1 = _configure(train_stage1(splits=splits, **training), "train-stage1")
+    # One component, one task per stage; the display name is what the KFP UI shows.
+    stage1 = _configure(train(splits=splits, stage="stage1", **training), "train-stage1")
     # The seed's stage order: the smoke run must pass before the expensive models start.
     vgg16 = _configure(
-        train_stage2(splits=splits, architecture="vgg16", weights=weights, **training),
+        train(splits=splits, stage="stage2-vgg16", weights=weights, **training),
         "train-stage2-vgg16",
     ).after(stage1)
     resnet50 = _configure(
-        train_stage2(splits=splits, architecture="resnet50", weights=weights, **training),
+        train(splits=splits, stage="stage2-resnet50", weights=weights, **training),
         "train-stage2-resnet50",
     ).after(stage1)
     stage3 = _configure(
-        train_stage3(splits=splits, weights=weights, **training), "train-stage3"
+        train(splits=splits, stage="stage3", weights=weights, **training), "train-stage3"
     ).after(vgg16, resnet50)
     for task in (stage1, vgg16, resnet50, stage3):
         _launches_a_job(task)

@@ -144,6 +144,11 @@ class CompiledPipeline:
     def tasks(self) -> dict[str, Any]:
         return self.spec["root"]["dag"]["tasks"]
 
+    def task_shown_as(self, display_name: str) -> str:
+        """The key of the task the KFP UI shows as `display_name` (its taskInfo.name)."""
+        (task,) = [k for k, t in self.tasks.items() if t["taskInfo"]["name"] == display_name]
+        return task
+
     def component(self, task: str) -> dict[str, Any]:
         return self.spec["components"][self.tasks[task]["componentRef"]["name"]]
 

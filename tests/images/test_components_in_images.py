@@ -137,7 +137,7 @@ def trained_model(
     split_call: ExecutorCall,
 ) -> Artifact:
     """The stage 1 TFJob's replica, run in the trainer image: one worker (no TF_CONFIG)."""
-    task = "train-stage1"
+    task = compiled.task_shown_as("train-stage1")
     splits = split_call.output_artifact("splits")
     model_uri = workspace.uri(task, "model")
     manifest = training_job(
@@ -209,11 +209,11 @@ def test_split_runs_in_its_image(split_call: ExecutorCall, ingested: ExecutorCal
 
 @pytest.mark.images
 @pytest.mark.parametrize(
-    ("task", "stage"),
+    ("shown_as", "stage"),
     [
         ("train-stage1", "stage1"),
-        ("train-stage2", "stage2-vgg16"),
-        ("train-stage2-2", "stage2-resnet50"),
+        ("train-stage2-vgg16", "stage2-vgg16"),
+        ("train-stage2-resnet50", "stage2-resnet50"),
         ("train-stage3", "stage3"),
     ],
 )
@@ -223,9 +223,10 @@ def test_training_step_in_its_image_builds_its_tfjob_and_asks_the_cluster_for_it
     module_runner: ContainerRunner,
     image_refs: dict[str, str],
     split_call: ExecutorCall,
-    task: str,
+    shown_as: str,
     stage: str,
 ) -> None:
+    task = compiled.task_shown_as(shown_as)
     training = {
         t
         for t in compiled.tasks
@@ -310,8 +311,10 @@ def test_the_harness_runs_the_tasks_command_lines_with_a_local_python(tmp_path: 
         pipeline.call("split", workspace)
     # What the driver resolves for a training step: placeholders, integers, its TaskConfig.
     splits = split.output_artifact("splits")
-    values = pipeline.call("train-stage1", workspace, inputs={"splits": splits}, run_id="r-42")
+    stage1 = pipeline.task_shown_as("train-stage1")
+    values = pipeline.call(stage1, workspace, inputs={"splits": splits}, run_id="r-42")
     parameters = values.executor_input["inputs"]["parameterValues"]
-    assert parameters["run_id"] == "r-42" and parameters["kfp_task"] == "train-stage1"
+    assert parameters["run_id"] == "r-42" and parameters["kfp_task"] == stage1
+    assert parameters["stage"] == "stage1"
     assert parameters["workers"] == 2 and isinstance(parameters["workers"], int)
     assert isinstance(parameters["task_config"], dict)

@@ -19,7 +19,13 @@ from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET
 from pipelines.compile import check_no_local_paths, compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-TRAINING_TASKS = ("train-stage1", "train-stage2", "train-stage2-2", "train-stage3")
+# What the KFP UI shows for each training task (taskInfo.name), and the stage it trains.
+TRAINING_STAGES = {
+    "train-stage1": "stage1",
+    "train-stage2-vgg16": "stage2-vgg16",
+    "train-stage2-resnet50": "stage2-resnet50",
+    "train-stage3": "stage3",
+}
 PLACEMENT_PARAMETERS = {"gpus_per_worker": GPUS_NOT_SET, "node_selector": NODE_SELECTOR_NOT_SET}
 
 
@@ -49,6 +55,46 @@ def platform(compiled_path: Path) -> dict:
 
 def _tasks(compiled: dict) -> dict:
     return compiled["root"]["dag"]["tasks"]
+
+
+def _training_tasks(compiled: dict) -> dict[str, str]:
+    """Task keys of the training tasks, by the name the KFP UI shows for them."""
+    return {
+        task["taskInfo"]["name"]: key
+        for key, task in _tasks(compiled).items()
+        if "stage" in task["inputs"].get("parameters", {})
+    }
+
+
+def test_one_train_component_shows_as_one_named_task_per_stage(compiled: dict) -> None:
+    tasks = _tasks(compiled)
+    training = _training_tasks(compiled)
+    assert set(training) == set(TRAINING_STAGES)
+    for shown_as, key in training.items():
+        stage = tasks[key]["inputs"]["parameters"]["stage"]["runtimeValue"]["constant"]
+        assert stage == TRAINING_STAGES[shown_as], shown_as
+    # Every training task runs the same function (KFP copies its spec once per task).
+    functions = {
+        _function(compiled["deploymentSpec"]["executors"][_executor(compiled, key)])
+        for key in training.values()
+    }
+    assert functions == {"train"}
+
+    # The seed's order: the smoke run, then both stage 2 models, then stage 3.
+    def after(shown_as: str) -> set[str]:
+        return set(tasks[training[shown_as]].get("dependentTasks", [])) - {"split"}
+
+    assert after("train-stage1") == set()
+    assert after("train-stage2-vgg16") == {training["train-stage1"]}
+    assert after("train-stage2-resnet50") == {training["train-stage1"]}
+    assert after("train-stage3") == {
+        training["train-stage2-vgg16"],
+        training["train-stage2-resnet50"],
+    }
+
+
+def _executor(compiled: dict, task: str) -> str:
+    return compiled["components"][_tasks(compiled)[task]["componentRef"]["name"]]["executorLabel"]
 
 
 def test_pipeline_has_the_data_stages_in_order(compiled: dict) -> None:
@@ -179,7 +225,7 @@ def test_cluster_mode_trains_as_tfjobs_and_local_mode_as_processes(
 def test_training_tasks_run_the_trainer_image_named_after_their_run(compiled: dict) -> None:
     assert _default(compiled, "trainer_image") == config.image(config.trainer_role())
     assert _default(compiled, "training_namespace") == "landmarks-training"
-    for name in TRAINING_TASKS:
+    for name in _training_tasks(compiled).values():
         params = _tasks(compiled)[name]["inputs"]["parameters"]
         assert params["trainer_image"] == {"componentInputParameter": "trainer_image"}
         assert params["namespace"] == {"componentInputParameter": "training_namespace"}
@@ -190,8 +236,8 @@ def test_training_tasks_run_the_trainer_image_named_after_their_run(compiled: di
 
 def _assert_nothing_pins_where_training_runs(pipeline: dict, platform: dict) -> None:
     """No GPU, node selector or toleration compiled in: it would override the chart's values."""
-    for name in TRAINING_TASKS:
-        executor = f"exec-{name}"
+    for name in _training_tasks(pipeline).values():
+        executor = _executor(pipeline, name)
         container = pipeline["deploymentSpec"]["executors"][executor]["container"]
         assert "resources" not in container, name
         settings = platform.get(executor, {})
@@ -211,7 +257,7 @@ def test_where_training_runs_is_a_run_parameter_unset_by_default(compiled: dict)
     for parameter, unset in PLACEMENT_PARAMETERS.items():
         assert _default(compiled, parameter) == unset, parameter
     components = compiled["components"]
-    for name in TRAINING_TASKS:
+    for name in _training_tasks(compiled).values():
         task = _tasks(compiled)[name]
         params = task["inputs"]["parameters"]
         component = components[task["componentRef"]["name"]]["inputDefinitions"]["parameters"]
@@ -226,7 +272,7 @@ def test_task_config_still_reaches_the_replicas_not_the_launcher_pod(compiled: d
     # A pipeline built on these components may set GPUs or a pool on a training task with
     # kfp-kubernetes: that goes to the replicas (placement layer 4), not the launcher's pod.
     components = compiled["components"]
-    for name in TRAINING_TASKS:
+    for name in _training_tasks(compiled).values():
         component = components[_tasks(compiled)[name]["componentRef"]["name"]]
         passthroughs = {
             p["field"]: p.get("applyToTask", False) for p in component["taskConfigPassthroughs"]
@@ -237,7 +283,7 @@ def test_task_config_still_reaches_the_replicas_not_the_launcher_pod(compiled: d
 
 def test_training_tasks_are_never_cached(compiled: dict) -> None:
     tasks = _tasks(compiled)
-    for name in TRAINING_TASKS:
+    for name in _training_tasks(compiled).values():
         assert not tasks[name]["cachingOptions"].get("enableCache"), name
     assert tasks["ingest"]["cachingOptions"].get("enableCache") is True
 
