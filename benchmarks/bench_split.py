@@ -29,7 +29,7 @@ from pathlib import Path
 
 from landmarks import storage
 from landmarks.split import SplitOptions, run_split
-from landmarks.split.core import COPY_WORKERS
+from landmarks.split.write import COPY_WORKERS
 from landmarks.synthetic import generate
 from tests.split.ingest_dir import make_ingest
 from tests.support.net import free_port, wait_for_port

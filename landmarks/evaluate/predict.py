@@ -23,16 +23,17 @@ import numpy as np
 from tqdm import tqdm
 
 from landmarks import storage
+from landmarks.artifacts import SPLIT_MANIFEST
 from landmarks.errors import InputError
-from landmarks.split.core import MANIFEST, SPLITS
 from landmarks.split.label_map import LabelMap
+from landmarks.split.plan import SPLITS
 from landmarks.train import HISTORY_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
 
 # The split's layout is the split stage's to name; the trainer writes config.json.
-MANIFEST_FILE = MANIFEST
+MANIFEST_FILE = SPLIT_MANIFEST
 TEST_DIR = SPLITS[2]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

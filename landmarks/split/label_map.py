@@ -17,9 +17,18 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from landmarks import storage
+from landmarks.artifacts import LABEL_MAP
 from landmarks.errors import InputError
 
-LABEL_MAP = "label_map.csv"
+__all__ = [
+    "LABEL_MAP",
+    "LABEL_MAP_COLUMNS",
+    "LabelEntry",
+    "LabelMap",
+    "parse_label_map",
+    "read_label_map",
+]
+
 LABEL_MAP_COLUMNS = ("class_index", "landmark_id", "name")
 
 _CLASS_INDEX = re.compile(r"[0-9]+")
