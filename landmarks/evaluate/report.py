@@ -1,20 +1,22 @@
 """Pictures and the human-readable report of an evaluation.
 
-Figures are drawn with matplotlib's Agg backend into PNG bytes. The HTML report embeds
-them as base64 data URIs so that it is one self-contained file (KFP's HTML viewer shows
-nothing else); the Markdown report links the PNG files written beside it.
+Figures are drawn with matplotlib's Agg backend into PNG bytes. The reports are rendered
+from the Jinja2 templates in `templates/`: the HTML one embeds the figures as base64 data
+URIs so that it is one self-contained file (KFP's HTML viewer shows nothing else); the
+Markdown one links the PNG files written beside it.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 import numpy as np
 
 if TYPE_CHECKING:
@@ -257,152 +259,46 @@ def _metric_notes(result: EvaluationResult) -> list[str]:
     return notes
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report templates shipped in the package (landmarks/evaluate/templates)."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("landmarks.evaluate", "templates"),
+        # Class names, model names and paths are user data: escape them everywhere but
+        # in Markdown, whose text is not HTML.
+        autoescape=jinja2.select_autoescape(disabled_extensions=("md.j2",), default=True),
+        # A misspelt field fails the render instead of leaving a blank in the report.
+        undefined=jinja2.StrictUndefined,
+        # Block tags on lines of their own leave no blank lines behind.
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["data_uri"] = _data_uri
+    env.globals["per_class_rows"] = _per_class_rows
+    env.globals["per_class_rows_max"] = PER_CLASS_ROWS_MAX
+    return env
+
+
+def _render(template: str, result: EvaluationResult, **context: Any) -> str:
+    return (
+        _templates()
+        .get_template(template)
+        .render(
+            result=result,
+            best=result.models[result.best_model],
+            k=result.top_k,
+            notes=_metric_notes(result),
+            **context,
+        )
+    )
+
+
 def render_markdown(result: EvaluationResult, figures: dict[str, str]) -> str:
     """Markdown report; `figures` maps figure keys to paths relative to the report."""
-    k = result.top_k
-    out = [
-        "# Landmark recognition: evaluation",
-        "",
-        f"Split `{result.split_dir}`: {result.n_test} test images, {result.n_classes} classes"
-        + (f", {result.n_distractors} distractors." if result.n_distractors else "."),
-        "",
-        f"**Best model: {result.best_model}** "
-        f"(GAP {_fmt(result.models[result.best_model].gap)}, "
-        f"top-1 {_fmt(result.models[result.best_model].top1)}).",
-        "",
-        f"| model | architecture | images | top-1 | top-{k} | GAP |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for name, m in result.models.items():
-        mark = " ★" if name == result.best_model else ""
-        out.append(
-            f"| {name}{mark} | {m.architecture or '–'} | {m.n_images} | {_fmt(m.top1)} | "
-            f"{_fmt(m.top5)} | {_fmt(m.gap)} |"
-        )
-    out += ["", *(f"- {note}" for note in _metric_notes(result)), ""]
-    if "worst" in figures:
-        out += [
-            f"## Most confident mistakes of {result.best_model}",
-            "",
-            f"![worst-classified images]({figures['worst']})",
-            "",
-            "| image | true | predicted | confidence |",
-            "|---|---|---|---:|",
-            *(
-                f"| `{w['path']}` | {w['true']} | {w['predicted']} | {w['confidence']:.4f} |"
-                for w in result.worst
-            ),
-            "",
-        ]
-    for name, m in result.models.items():
-        out += [f"## {name}", "", f"Model `{m.model_dir}`.", ""]
-        if f"{name}/curves" in figures:
-            out += [f"![training curves]({figures[f'{name}/curves']})", ""]
-        else:
-            out += ["No training history was found.", ""]
-        out += [f"![confusion matrix]({figures[f'{name}/confusion']})", ""]
-        out += [
-            "| class | landmark | precision | recall | test images |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for row in _per_class_rows(m):
-            out.append(
-                f"| {row['class_index']} | {row['label']} | {_fmt(row['precision'], 3)} | "
-                f"{_fmt(row['recall'], 3)} | {row['support']} |"
-            )
-        if len(m.per_class) > PER_CLASS_ROWS_MAX:
-            out.append(f"\n{len(m.per_class) - PER_CLASS_ROWS_MAX} more classes in metrics.json.")
-        out.append("")
-    return "\n".join(out)
-
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1100px; color: #1d2330; line-height: 1.45; padding: 0 1rem; }
-h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
-h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid #dde1e8; }
-.sub { color: #5b6475; margin-top: 0; }
-.best { background: #eef6ee; border-left: 4px solid #3c8d40; padding: 0.6rem 1rem; }
-table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
-th, td { padding: 0.3rem 0.7rem; border-bottom: 1px solid #e6e9ef; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.winner td { font-weight: 600; background: #f4faf4; }
-img { max-width: 100%; height: auto; display: block; margin: 0.6rem 0; }
-ul.notes { color: #4a5264; font-size: 0.9rem; }
-details summary { cursor: pointer; color: #2b5fa8; }
-code { background: #f3f4f7; padding: 0 0.25rem; border-radius: 3px; }
-"""
+    return _render("report.md.j2", result, figures=figures)
 
 
 def render_html(result: EvaluationResult, pngs: dict[str, bytes]) -> str:
     """A self-contained HTML report: every picture is an embedded data URI."""
-    e = html.escape
-    k = result.top_k
-    best = result.models[result.best_model]
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>Landmark recognition: evaluation</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Landmark recognition: evaluation</h1>",
-        f'<p class="sub">Split <code>{e(result.split_dir)}</code>: {result.n_test} test images, '
-        f"{result.n_classes} classes"
-        + (f", {result.n_distractors} distractors" if result.n_distractors else "")
-        + "</p>",
-        f'<p class="best">Best model: <strong id="best-model">{e(result.best_model)}</strong> '
-        f"(GAP {_fmt(best.gap)}, top-1 {_fmt(best.top1)}, top-{k} {_fmt(best.top5)})</p>",
-        "<table><tr><th>model</th><th>architecture</th><th class='num'>images</th>"
-        f"<th class='num'>top-1</th><th class='num'>top-{k}</th><th class='num'>GAP</th></tr>",
-    ]
-    for name, m in result.models.items():
-        cls = ' class="winner"' if name == result.best_model else ""
-        parts.append(
-            f"<tr{cls}><td>{e(name)}</td><td>{e(m.architecture or '–')}</td>"
-            f"<td class='num'>{m.n_images}</td><td class='num'>{_fmt(m.top1)}</td>"
-            f"<td class='num'>{_fmt(m.top5)}</td><td class='num'>{_fmt(m.gap)}</td></tr>"
-        )
-    parts.append("</table>")
-    parts.append(
-        '<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in _metric_notes(result)) + "</ul>"
-    )
-    if "worst" in pngs:
-        parts += [
-            f"<h2>Most confident mistakes of {e(result.best_model)}</h2>",
-            f'<img alt="worst-classified test images" src="{_data_uri(pngs["worst"])}">',
-            "<details><summary>These images</summary><table><tr><th>image</th><th>true</th>"
-            "<th>predicted</th><th class='num'>confidence</th></tr>",
-            *(
-                f"<tr><td><code>{e(w['path'])}</code></td><td>{e(w['true'])}</td>"
-                f"<td>{e(w['predicted'])}</td><td class='num'>{w['confidence']:.4f}</td></tr>"
-                for w in result.worst
-            ),
-            "</table></details>",
-        ]
-    for name, m in result.models.items():
-        parts += [f"<h2>{e(name)}</h2>", f'<p class="sub">Model <code>{e(m.model_dir)}</code></p>']
-        curves = pngs.get(f"{name}/curves")
-        if curves:
-            parts.append(f'<img alt="training curves of {e(name)}" src="{_data_uri(curves)}">')
-        else:
-            parts.append("<p>No training history was found.</p>")
-        parts.append(
-            f'<img alt="confusion matrix of {e(name)}" '
-            f'src="{_data_uri(pngs[f"{name}/confusion"])}">'
-        )
-        rows = _per_class_rows(m)
-        parts.append(
-            f"<details><summary>Precision and recall per class ({len(m.per_class)} classes, "
-            "lowest recall first)</summary><table><tr><th class='num'>class</th>"
-            "<th>landmark</th><th class='num'>precision</th><th class='num'>recall</th>"
-            "<th class='num'>test images</th></tr>"
-        )
-        for row in rows:
-            parts.append(
-                f"<tr><td class='num'>{row['class_index']}</td><td>{e(row['label'])}</td>"
-                f"<td class='num'>{_fmt(row['precision'], 3)}</td>"
-                f"<td class='num'>{_fmt(row['recall'], 3)}</td>"
-                f"<td class='num'>{row['support']}</td></tr>"
-            )
-        parts.append("</table></details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return _render("report.html.j2", result, pngs=pngs)
