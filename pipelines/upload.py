@@ -10,7 +10,13 @@ a different spec under a name already taken (a `-dirty` tree, another registry) 
 UTC time appended, so no upload ever fails on, or overwrites, an existing version.
 
 `make deploy` runs this after the chart; `make kind-test` adds `--run`, which starts a run
-of the uploaded version, polls it to the end and exits non-zero unless it succeeded.
+of the uploaded version, waits for it (kfp.Client.wait_for_run_completion) and exits non-zero
+unless it succeeded.
+
+Every API call goes through kfp.Client. Two things it has no call for are done here: a
+pipeline created without a version (the upload call would name its first version after the
+pipeline, not the tag), through the generated API the client exposes, and the walk over
+pages of a version listing.
 """
 
 from __future__ import annotations
@@ -20,10 +26,9 @@ import datetime as dt
 import json
 import logging
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +46,6 @@ PORT_FORWARD_HINT = (
     "port-forward the API (kubectl -n kubeflow port-forward svc/ml-pipeline 8888:8888) "
     "and pass --host http://localhost:8888"
 )
-FINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
 # Compiled parameter types -> how a `--param k=v` string becomes a value.
 _PARAM_PARSERS: dict[str, Callable[[str], Any]] = {
     "STRING": str,
@@ -203,28 +207,22 @@ def _spec_parts(stored: Any) -> tuple[Any, Any]:
     return stored, None
 
 
-def _versions_named(client: Any, pipeline_id: str, name: str) -> list[Any]:
-    found: list[Any] = []
+def _versions(client: Any, pipeline_id: str, name: str | None = None) -> Iterator[Any]:
+    """Every version of the pipeline (named `name`, if given), across the listing's pages."""
     token = ""
     while True:
         page = client.list_pipeline_versions(
-            pipeline_id, page_token=token, page_size=100, filter=_filter("display_name", name)
+            pipeline_id,
+            page_token=token,
+            page_size=100,
+            filter=_filter("display_name", name) if name else None,
         )
-        found += [v for v in page.pipeline_versions or [] if v.display_name == name]
+        for version in page.pipeline_versions or []:
+            if name is None or version.display_name == name:
+                yield version
         token = page.next_page_token or ""
         if not token:
-            return found
-
-
-def _all_version_names(client: Any, pipeline_id: str) -> set[str]:
-    names: set[str] = set()
-    token = ""
-    while True:
-        page = client.list_pipeline_versions(pipeline_id, page_token=token, page_size=100)
-        names |= {v.display_name for v in page.pipeline_versions or []}
-        token = page.next_page_token or ""
-        if not token:
-            return names
+            return
 
 
 def upload(
@@ -251,14 +249,15 @@ def upload(
         created = True
         log.info("created pipeline %s (%s)", name, pipeline_id)
     else:
-        same_name = _versions_named(client, pipeline_id, version)
+        same_name = list(_versions(client, pipeline_id, version))
         for existing in same_name:
             stored = client.get_pipeline_version(pipeline_id, existing.pipeline_version_id)
             if _spec_parts(stored.pipeline_spec) == (package.pipeline_spec, package.platform_spec):
                 log.info("version %s already holds this exact pipeline: reusing it", version)
                 return Uploaded(pipeline_id, existing.pipeline_version_id, version, False, True)
         if same_name:
-            version = version_name_for(version, _all_version_names(client, pipeline_id), now())
+            taken = (v.display_name for v in _versions(client, pipeline_id))
+            version = version_name_for(version, taken, now())
             log.info("a different pipeline already has that version name: uploading as %s", version)
     uploaded = client.upload_pipeline_version(
         str(package.path),
@@ -279,7 +278,7 @@ def run_version(
     timeout_s: float,
     poll_s: float = 15.0,
 ) -> Any:
-    """Start a run of the uploaded version and poll it to a final state; returns the run."""
+    """Start a run of the uploaded version and wait for its end; returns the run."""
     experiment_id = client.create_experiment(name=experiment).experiment_id
     run = client.run_pipeline(
         experiment_id=experiment_id,
@@ -288,22 +287,17 @@ def run_version(
         pipeline_id=uploaded.pipeline_id,
         version_id=uploaded.version_id,
     )
-    started = time.monotonic()
-    last_state = None
-    while True:
-        current = client.get_run(run.run_id)
-        state = str(current.state or "PENDING").upper()
-        if state != last_state:
-            log.info("run %s: %s after %.0f s", run.run_id, state, time.monotonic() - started)
-            last_state = state
-        if state in FINAL_STATES:
-            return current
-        if time.monotonic() - started > timeout_s:
-            raise LandmarksError(
-                f"run {run.run_id} still {state} after {timeout_s:.0f} s; it keeps running "
-                "in the cluster (see its page in the UI)"
-            )
-        time.sleep(poll_s)
+    log.info("run %s started; waiting up to %.0f s for it to end", run.run_id, timeout_s)
+    try:
+        # Ends on SUCCEEDED, FAILED, SKIPPED (or ERROR); a CANCELED run is waited on to
+        # the timeout, which then names its state.
+        return client.wait_for_run_completion(run.run_id, timeout=timeout_s, sleep_duration=poll_s)
+    except TimeoutError:
+        state = str(client.get_run(run.run_id).state or "PENDING").upper()
+        raise LandmarksError(
+            f"run {run.run_id} still {state} after {timeout_s:.0f} s; it keeps running "
+            "in the cluster (see its page in the UI)"
+        ) from None
 
 
 def _description() -> str:

@@ -1,4 +1,4 @@
-"""Fixtures of the deploy tests: a fake KFP API, a compiled pipeline, the real tools."""
+"""Fixtures of the deploy tests: a KFP API on 127.0.0.1, a compiled pipeline, the real tools."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.fake_kfp_api import FakeKfpServer
+from tests.deploy.kfp_api_server import KfpApiServer
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def kfp_api() -> Iterator[FakeKfpServer]:
-    with FakeKfpServer() as server:
+def kfp_api() -> Iterator[KfpApiServer]:
+    with KfpApiServer() as server:
         yield server
+    # A request kfp-server-api does not describe fails the test even where the code under
+    # test swallowed the error answer.
+    assert server.state.refusals == [], server.state.refusals
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,9 @@
-"""pipelines.upload against a fake KFP API, through the real kfp.Client."""
+"""pipelines.upload through the real kfp.Client, against an API whose surface is kfp-server-api's.
+
+The server (tests.deploy.kfp_api_server) takes its endpoints, parameters and message fields
+from the generated kfp-server-api package that kfp.Client is built on, so these tests fail
+when upload calls something the published API does not have, not only when the flow is wrong.
+"""
 
 from __future__ import annotations
 
@@ -14,38 +19,37 @@ import yaml
 from landmarks.errors import InputError
 from pipelines import upload
 from tests.deploy.conftest import REPO, write_variant
-from tests.deploy.fake_kfp_api import FakeKfpServer
+from tests.deploy.kfp_api_server import KfpApiServer
 from tests.support.net import free_port
 
 NOW = dt.datetime(2026, 11, 25, 8, 15, 0, tzinfo=dt.UTC)
 PLATFORM = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {}}}}}
 
 
-def _upload(server: FakeKfpServer, package: Path, version: str) -> upload.Uploaded:
+def _upload(server: KfpApiServer, package: Path, version: str) -> upload.Uploaded:
     client = upload.connect(server.url)
     return upload.upload(client, upload.load_package(package), version=version, now=lambda: NOW)
 
 
-def _version_names(server: FakeKfpServer) -> list[str]:
-    (versions,) = server.state.versions.values()
-    return [v["display_name"] for v in versions]
+def _version_names(server: KfpApiServer) -> list[str]:
+    return server.state.version_names()
 
 
 def test_first_upload_creates_the_pipeline_and_names_its_version_after_the_tag(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path
+    kfp_api: KfpApiServer, compiled_pipeline: Path
 ) -> None:
     result = _upload(kfp_api, compiled_pipeline, "0.1.0-abc123")
 
     assert result.pipeline_created and not result.reused
     (pipeline,) = kfp_api.state.pipelines.values()
-    assert pipeline["display_name"] == "landmark-recognition"
+    assert pipeline.display_name == "landmark-recognition"
     # No version named after the pipeline: the only one carries the tag.
     assert _version_names(kfp_api) == ["0.1.0-abc123"]
-    assert not kfp_api.state.calls("POST", r".*/pipelines/upload")
+    assert not kfp_api.state.calls("upload_pipeline")
 
 
 def test_redeploying_the_same_pipeline_reuses_its_version(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path
+    kfp_api: KfpApiServer, compiled_pipeline: Path
 ) -> None:
     first = _upload(kfp_api, compiled_pipeline, "0.1.0-abc123")
     again = _upload(kfp_api, compiled_pipeline, "0.1.0-abc123")
@@ -53,11 +57,11 @@ def test_redeploying_the_same_pipeline_reuses_its_version(
     assert again.reused and not again.pipeline_created
     assert again.version_id == first.version_id
     assert _version_names(kfp_api) == ["0.1.0-abc123"]
-    assert len(kfp_api.state.calls("POST", r".*/upload_version")) == 1
+    assert len(kfp_api.state.calls("upload_pipeline_version")) == 1
 
 
 def test_a_changed_pipeline_under_a_taken_name_gets_the_utc_time_appended(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, tmp_path: Path
+    kfp_api: KfpApiServer, compiled_pipeline: Path, tmp_path: Path
 ) -> None:
     changed = write_variant(compiled_pipeline, tmp_path / "changed.yaml", description="edited")
     _upload(kfp_api, compiled_pipeline, "0.1.0-abc123-dirty")
@@ -69,7 +73,7 @@ def test_a_changed_pipeline_under_a_taken_name_gets_the_utc_time_appended(
 
 
 def test_the_platform_spec_counts_when_comparing_versions(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, tmp_path: Path
+    kfp_api: KfpApiServer, compiled_pipeline: Path, tmp_path: Path
 ) -> None:
     with_platform = write_variant(compiled_pipeline, tmp_path / "p.yaml", platform=PLATFORM)
     other = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {"x": {}}}}}}
@@ -82,7 +86,7 @@ def test_the_platform_spec_counts_when_comparing_versions(
 
 
 def test_version_names_are_collected_from_every_page_of_the_listing(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, tmp_path: Path
+    kfp_api: KfpApiServer, compiled_pipeline: Path, tmp_path: Path
 ) -> None:
     # The fake pages at 2 versions, so the stamped name is only seen on the second page.
     for i, name in enumerate(["x", "a", "b", "x-20261125-081500"]):
@@ -97,7 +101,7 @@ def test_version_names_are_collected_from_every_page_of_the_listing(
 
 
 def test_cli_prints_the_ui_link_of_the_new_version(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+    kfp_api: KfpApiServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ui = "https://kfp.example.org"
     code = upload.main(
@@ -108,7 +112,7 @@ def test_cli_prints_the_ui_link_of_the_new_version(
     assert code == 0
     (pipeline_id,) = kfp_api.state.pipelines
     (version,) = kfp_api.state.versions[pipeline_id]
-    link = f"{ui}/#/pipelines/details/{pipeline_id}/version/{version['pipeline_version_id']}"
+    link = f"{ui}/#/pipelines/details/{pipeline_id}/version/{version.pipeline_version_id}"
     assert f"UI: {link}" in capsys.readouterr().out
 
 
@@ -125,7 +129,7 @@ def test_unreachable_api_fails_fast_with_the_port_forward_command(
 
 
 def test_unknown_run_parameter_is_refused_before_the_api_is_called(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+    kfp_api: KfpApiServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = upload.main(
         ["--host", kfp_api.url, "--package", str(compiled_pipeline), "--version", "1",
@@ -139,7 +143,7 @@ def test_unknown_run_parameter_is_refused_before_the_api_is_called(
 
 
 def test_a_run_without_a_required_parameter_is_refused_naming_it(
-    kfp_api: FakeKfpServer,
+    kfp_api: KfpApiServer,
     compiled_pipeline: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -173,7 +177,7 @@ def test_run_parameters_are_typed_like_the_compiled_pipeline(compiled_pipeline: 
 
 
 def test_a_run_of_the_uploaded_version_is_polled_to_success(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+    kfp_api: KfpApiServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kfp_api.state.run_states = ["PENDING", "RUNNING", "SUCCEEDED"]
     code = upload.main(
@@ -183,32 +187,35 @@ def test_a_run_of_the_uploaded_version_is_polled_to_success(
     )  # fmt: skip
 
     assert code == 0
-    (create,) = kfp_api.state.calls("POST", r".*/runs")
+    (create,) = kfp_api.state.calls("run_service_create_run")
     (pipeline_id,) = kfp_api.state.pipelines
     (version,) = kfp_api.state.versions[pipeline_id]
-    assert create.body["pipeline_version_reference"] == {
-        "pipeline_id": pipeline_id,
-        "pipeline_version_id": version["pipeline_version_id"],
-    }
-    assert create.body["runtime_config"]["parameters"] == {
+    reference = create.body.pipeline_version_reference
+    assert (reference.pipeline_id, reference.pipeline_version_id) == (
+        pipeline_id,
+        version.pipeline_version_id,
+    )
+    assert create.body.runtime_config.parameters == {
         "metadata": "gs://b/train.csv",
         "ingest_limit": 20,
     }
     (experiment,) = kfp_api.state.experiments.values()
-    assert experiment["display_name"] == "landmarks"
-    assert len(kfp_api.state.calls("GET", r".*/runs/[^/]+")) == 3
+    assert experiment.display_name == "landmarks"
+    assert create.body.experiment_id == experiment.experiment_id
+    # Read until it ended: PENDING, RUNNING, SUCCEEDED.
+    assert len(kfp_api.state.calls("run_service_get_run")) == 3
     out = capsys.readouterr().out
     assert f"run {create_run_id(kfp_api)}: SUCCEEDED" in out
     assert f"/#/runs/details/{create_run_id(kfp_api)}" in out
 
 
-def create_run_id(server: FakeKfpServer) -> str:
+def create_run_id(server: KfpApiServer) -> str:
     (run_id,) = server.state.runs
     return run_id
 
 
 def test_a_failed_run_exits_non_zero_with_the_backend_error(
-    kfp_api: FakeKfpServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+    kfp_api: KfpApiServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kfp_api.state.run_states = ["RUNNING", "FAILED"]
     kfp_api.state.run_error = "TFJob landmarks-train-1 failed: worker-1 exited 1"
@@ -223,8 +230,22 @@ def test_a_failed_run_exits_non_zero_with_the_backend_error(
     assert "worker-1 exited 1" in captured.err
 
 
+def test_a_run_that_outlasts_the_wait_fails_naming_its_state(
+    kfp_api: KfpApiServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kfp_api.state.run_states = ["RUNNING"]
+    code = upload.main(
+        ["--host", kfp_api.url, "--package", str(compiled_pipeline), "--version", "1",
+         "--run", "--wait", "0.2", "--poll", "0.05"]
+    )  # fmt: skip
+
+    assert code == 2
+    (run_id,) = kfp_api.state.runs
+    assert f"run {run_id} still RUNNING after 0 s" in capsys.readouterr().err
+
+
 def test_cli_compiles_with_the_configured_images_and_names_the_version_after_the_tag(
-    kfp_api: FakeKfpServer, tmp_path: Path
+    kfp_api: KfpApiServer, tmp_path: Path
 ) -> None:
     # A fresh process: the tag comes from the environment, as under `make deploy`.
     env = {
@@ -248,7 +269,7 @@ def test_cli_compiles_with_the_configured_images_and_names_the_version_after_the
     (versions,) = kfp_api.state.versions.values()
     (version,) = versions
     # With a platform spec, the API nests both documents.
-    spec = version["pipeline_spec"].get("pipeline_spec", version["pipeline_spec"])
+    spec = version.pipeline_spec.get("pipeline_spec", version.pipeline_spec)
     executors = spec["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
     # The launchers and data steps run the component image; evaluate loads Keras models.
