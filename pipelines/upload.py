@@ -289,15 +289,18 @@ def run_version(
     )
     log.info("run %s started; waiting up to %.0f s for it to end", run.run_id, timeout_s)
     try:
-        # Ends on SUCCEEDED, FAILED, SKIPPED (or ERROR); a CANCELED run is waited on to
-        # the timeout, which then names its state.
         return client.wait_for_run_completion(run.run_id, timeout=timeout_s, sleep_duration=poll_s)
     except TimeoutError:
-        state = str(client.get_run(run.run_id).state or "PENDING").upper()
-        raise LandmarksError(
-            f"run {run.run_id} still {state} after {timeout_s:.0f} s; it keeps running "
-            "in the cluster (see its page in the UI)"
-        ) from None
+        current = client.get_run(run.run_id)
+    state = str(current.state or "PENDING").upper()
+    if state in ("CANCELING", "CANCELED"):
+        # kfp's wait ends on succeeded, failed, skipped and error only, so a cancelled run
+        # is only seen as such here, after the wait.
+        return current
+    raise LandmarksError(
+        f"run {run.run_id} still {state} after {timeout_s:.0f} s; it keeps running "
+        "in the cluster (see its page in the UI)"
+    )
 
 
 def _description() -> str:

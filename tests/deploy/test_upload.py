@@ -244,6 +244,20 @@ def test_a_run_that_outlasts_the_wait_fails_naming_its_state(
     assert f"run {run_id} still RUNNING after 0 s" in capsys.readouterr().err
 
 
+def test_a_cancelled_run_exits_non_zero_naming_its_state(
+    kfp_api: KfpApiServer, compiled_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kfp_api.state.run_states = ["RUNNING", "CANCELED"]
+    code = upload.main(
+        ["--host", kfp_api.url, "--package", str(compiled_pipeline), "--version", "1",
+         "--run", "--wait", "0.2", "--poll", "0.05"]
+    )  # fmt: skip
+
+    assert code == 1
+    (run_id,) = kfp_api.state.runs
+    assert f"run {run_id}: CANCELED" in capsys.readouterr().out
+
+
 def test_cli_compiles_with_the_configured_images_and_names_the_version_after_the_tag(
     kfp_api: KfpApiServer, tmp_path: Path
 ) -> None:
