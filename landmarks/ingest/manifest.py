@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from landmarks import storage
+from landmarks.artifacts import INGEST_MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,6 @@ STATUS_DUPLICATE = "duplicate"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_DUPLICATE)
 
 IMAGES_DIR = "images"
-MANIFEST_NAME = "manifest.csv"
-SUMMARY_NAME = "summary.json"
-LABELS_NAME = "labels.csv"
 JOURNAL_DIR = ".ingest"
 
 
@@ -206,7 +204,7 @@ class Journal:
     def load(out: str) -> dict[str, Record]:
         """The latest known record per id: the manifest, then journal segments in order."""
         known: dict[str, Record] = {}
-        manifest = storage.join(out, MANIFEST_NAME)
+        manifest = storage.join(out, INGEST_MANIFEST)
         if storage.exists(manifest):
             for record in _parse_records(storage.read_text(manifest), manifest):
                 known[record.id] = record

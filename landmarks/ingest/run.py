@@ -33,19 +33,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from landmarks import storage
+from landmarks.artifacts import INGEST_LABELS, INGEST_MANIFEST, INGEST_SUMMARY
 from landmarks.config import USER_AGENT
 from landmarks.errors import InputError, LandmarksError
 from landmarks.ingest.fetch import Retrier
 from landmarks.ingest.images import MAX_PIXELS, CheckedImage, ImageRejected, check_image
 from landmarks.ingest.manifest import (
     IMAGES_DIR,
-    LABELS_NAME,
-    MANIFEST_NAME,
     STATUS_DUPLICATE,
     STATUS_FAILED,
     STATUS_OK,
     STATUSES,
-    SUMMARY_NAME,
     Journal,
     Record,
     id_from_image_rel,
@@ -423,11 +421,11 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
 
     records, demoted = _resolve_duplicates(results, order)
     manifest = _manifest_records(metadata, records)
-    manifest_uri = storage.join(opts.out, MANIFEST_NAME)
+    manifest_uri = storage.join(opts.out, INGEST_MANIFEST)
     storage.write_text(manifest_uri, records_to_csv(manifest), content_type="text/csv")
     labels_uri = None
     if labels is not None:
-        labels_uri = storage.join(opts.out, LABELS_NAME)
+        labels_uri = storage.join(opts.out, INGEST_LABELS)
         lines = ["landmark_id,name"] + [
             _csv_line(str(k), v) for k, v in sorted(labels.items(), key=lambda kv: kv[0])
         ]
@@ -440,7 +438,7 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
     checked = sum(j.from_disk for j in jobs)
     summary = _summary(opts, metadata, manifest, len(jobs), checked, fetch_seconds, started, labels)
     storage.write_text(
-        storage.join(opts.out, SUMMARY_NAME),
+        storage.join(opts.out, INGEST_SUMMARY),
         json.dumps(summary, indent=2, sort_keys=True) + "\n",
         content_type="application/json",
     )

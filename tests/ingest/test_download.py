@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from landmarks.artifacts import INGEST_MANIFEST, INGEST_SUMMARY
 from landmarks.config import USER_AGENT
 from landmarks.ingest import IngestOptions, IngestResult, run_ingest
 from landmarks.ingest.sources import parse_retry_after
@@ -36,9 +37,9 @@ def test_kept_images_land_in_the_abc_layout_with_a_full_manifest(server, jpeg, t
     assert row["status"] == "ok" and row["path"] == "images/0/1/2/0123456789abcdef.jpg"
     assert (tmp_path / "out" / row["path"]).read_bytes() == jpeg(1)
     assert (row["width"], row["height"], row["landmark_id"]) == ("40", "40", "0")
-    header = (tmp_path / "out/manifest.csv").read_text().splitlines()[0]
+    header = (tmp_path / "out" / INGEST_MANIFEST).read_text().splitlines()[0]
     assert header == "id,url,landmark_id,status,reason,duplicate_of,sha256,width,height,path"
-    summary = json.loads((tmp_path / "out/summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / INGEST_SUMMARY).read_text())
     assert summary["status"] == {"ok": 1, "failed": 0, "duplicate": 0}
     assert result.counts == {"rows": 1, "ok": 1, "failed": 0, "duplicate": 0}
 
@@ -188,8 +189,8 @@ def test_a_bad_row_never_stops_the_good_ones(server, jpeg, tmp_path) -> None:
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     assert written == {
         "train.csv",
-        "out/manifest.csv",
-        "out/summary.json",
+        f"out/{INGEST_MANIFEST}",
+        f"out/{INGEST_SUMMARY}",
         "out/images/g/o/o/good01.jpg",
     }
     assert result.summary["reasons"] == {"invalid_id": 1, "invalid_url": 1}

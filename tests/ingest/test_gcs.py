@@ -9,12 +9,13 @@ import json
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import INGEST_LABELS, INGEST_MANIFEST, INGEST_SUMMARY
 from landmarks.errors import InputError
 from landmarks.ingest import IngestOptions, run_ingest
 
 
 def _manifest(out: str) -> dict[str, dict]:
-    text = storage.read_text(storage.join(out, "manifest.csv"))
+    text = storage.read_text(storage.join(out, INGEST_MANIFEST))
     return {r["id"]: r for r in csv.DictReader(io.StringIO(text))}
 
 
@@ -45,18 +46,18 @@ def test_gs_metadata_images_and_output(gcs_bucket: str, jpeg) -> None:
     assert manifest["gsimg1"]["status"] == "ok"
     assert storage.read_bytes(f"{out}/images/g/s/i/gsimg2.jpg") == jpeg(2)
     assert manifest["gsimg3"]["reason"].startswith("gcs_not_found")
-    assert storage.read_text(f"{out}/labels.csv") == "landmark_id,name\n1,A b\n"
-    summary = json.loads(storage.read_text(f"{out}/summary.json"))
+    assert storage.read_text(f"{out}/{INGEST_LABELS}") == "landmark_id,name\n1,A b\n"
+    summary = json.loads(storage.read_text(f"{out}/{INGEST_SUMMARY}"))
     assert summary["status"] == result.summary["status"] == {"ok": 2, "failed": 1, "duplicate": 0}
     assert sorted(storage.list_files(out)) == [
         "images/g/s/i/gsimg1.jpg",
         "images/g/s/i/gsimg2.jpg",
-        "labels.csv",
-        "manifest.csv",
-        "summary.json",
+        INGEST_LABELS,
+        INGEST_MANIFEST,
+        INGEST_SUMMARY,
     ]
 
-    storage.delete(f"{out}/manifest.csv")  # resume from the files alone
+    storage.delete(f"{out}/{INGEST_MANIFEST}")  # resume from the files alone
     again = run_ingest(options)
     # Kept images are checked where they are; only the missing object is tried again.
     assert again.summary["this_run"]["checked_on_disk"] == 2

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from landmarks.artifacts import INGEST_MANIFEST
 from landmarks.cli import main
 from landmarks.ingest import IngestOptions, run_ingest
 from landmarks.ingest.images import MAX_PIXELS
@@ -24,7 +25,7 @@ from tests.support.fault_server import FaultServer, Reply
 
 
 def _manifest(out: Path) -> dict[str, dict[str, str]]:
-    with open(out / "manifest.csv", newline="") as handle:
+    with open(out / INGEST_MANIFEST, newline="") as handle:
         return {r["id"]: r for r in csv.DictReader(handle)}
 
 

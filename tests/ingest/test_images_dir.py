@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from landmarks.artifacts import INGEST_MANIFEST
 from landmarks.errors import InputError
 from landmarks.ingest import IngestOptions, run_ingest
 
@@ -30,7 +31,7 @@ def _ingest(tmp_path: Path, ids: list[str], images_dir: Path):
         str(metadata), str(out), images_dir=str(images_dir), min_size=32, progress=False
     )
     result = run_ingest(options)
-    with open(out / "manifest.csv", newline="") as handle:
+    with open(out / INGEST_MANIFEST, newline="") as handle:
         return result, {r["id"]: r for r in csv.DictReader(handle)}
 
 

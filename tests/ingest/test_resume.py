@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from landmarks.artifacts import INGEST_MANIFEST
 from landmarks.ingest import IngestOptions, run_ingest
 from tests.support.fault_server import FaultServer, Reply
 
@@ -31,7 +32,7 @@ def _run(metadata: Path, out: Path, **kw):
 
 
 def _manifest(out: Path) -> dict[str, dict]:
-    with open(out / "manifest.csv", newline="") as handle:
+    with open(out / INGEST_MANIFEST, newline="") as handle:
         return {r["id"]: r for r in csv.DictReader(handle)}
 
 
@@ -43,11 +44,11 @@ def test_rerun_fetches_nothing_already_done(server, jpeg, tmp_path) -> None:
     metadata = _metadata(tmp_path, server, jpeg, 5)
     out = tmp_path / "out"
     _run(metadata, out)
-    first = (out / "manifest.csv").read_text()
+    first = (out / INGEST_MANIFEST).read_text()
     result = _run(metadata, out)
     assert len(server.requests) == 5
     assert result.summary["this_run"]["processed"] == 0
-    assert (out / "manifest.csv").read_text() == first
+    assert (out / INGEST_MANIFEST).read_text() == first
 
 
 def test_rerun_retries_transient_failures_but_not_permanent_ones(server, jpeg, tmp_path) -> None:
@@ -78,7 +79,7 @@ def test_images_on_disk_without_a_record_are_checked_not_fetched(server, jpeg, t
     metadata = _metadata(tmp_path, server, jpeg, 4)
     out = tmp_path / "out"
     _run(metadata, out)
-    (out / "manifest.csv").unlink()  # as if killed before any record was saved
+    (out / INGEST_MANIFEST).unlink()  # as if killed before any record was saved
     (out / "images/r/e/s/res0002.jpg").write_bytes(b"<html>half-written by someone</html>")
     (out / "images/r/e/s/.res0003.jpg.x1y2.part").write_bytes(b"\xff\xd8")
     _run(metadata, out)
