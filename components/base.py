@@ -15,8 +15,8 @@ from landmarks import config
 COMPONENT_ROLES = {
     "ingest": "component",
     "split": "component",
-    # The training steps only build and follow TFJobs (landmarks.launch): no TensorFlow in
-    # their pod; the replicas run the trainer image.
+    # The training steps only build and follow TFJobs (landmarks.pipeline_steps.training):
+    # no TensorFlow in their pod; the replicas run the trainer image.
     "train": "component",
     # Loads the trained Keras models and draws the report: needs TensorFlow and matplotlib.
     # The CPU image, because prediction on a test split needs no GPU node.

@@ -79,7 +79,7 @@ def train(
             any node (cluster; empty: the task config's, else the chart's).
         task_config: The task's GPU, node selector, tolerations and affinity, for the replicas.
     """
-    from landmarks.launch import train_for_pipeline
+    from landmarks.pipeline_steps.training import train_for_pipeline
 
     final = train_for_pipeline(
         stage=stage,

@@ -13,7 +13,7 @@ from pathlib import Path
 from kfp import compiler
 
 from landmarks.errors import LandmarksError
-from landmarks.launch import EXECUTORS
+from landmarks.pipeline_steps.training import EXECUTORS
 from pipelines.landmark_pipeline import landmark_pipeline
 
 DEFAULT_OUTPUT = Path("build/pipeline.yaml")

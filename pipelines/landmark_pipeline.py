@@ -12,7 +12,7 @@ from components.split import split
 from components.train import train
 from landmarks import config
 from landmarks.storage import s3 as s3_store
-from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
+from landmarks.tfjob.launcher import DEFAULT_NAMESPACE
 from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET
 
 PIPELINE_NAME = "landmark-recognition"

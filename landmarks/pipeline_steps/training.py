@@ -5,7 +5,7 @@ This is what every training step of the pipeline calls. The job is always built 
 a cluster would get; only the executor differs:
 
 - `local`: `landmarks.tfjob.local` runs each replica as a process on this machine;
-- `cluster`: `landmarks.tfjob.cluster` submits the TFJob and follows it to the end.
+- `cluster`: `landmarks.tfjob.launcher` submits the TFJob and follows it to the end.
 
 Nothing here imports TensorFlow or the Kubernetes client at import time: the component image
 that runs training steps has neither TensorFlow nor a need to load it.
@@ -24,8 +24,9 @@ from typing import Any
 from landmarks import storage
 from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
-from landmarks.tfjob.local import JobResult, run_local
+from landmarks.tfjob.local import run_local
 from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET, Placement
+from landmarks.tfjob.results import JobResult
 from landmarks.tfjob.spec import dns1035_name, with_object_store_env
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def cluster_timeout(timeout_s: float) -> float:
     A TFJob whose replicas wait or hang forever would keep its GPUs and the run forever; 0
     therefore does not mean "no limit" on a cluster.
     """
-    from landmarks.tfjob.cluster import DEFAULT_TIMEOUT_SECONDS
+    from landmarks.tfjob.launcher import DEFAULT_TIMEOUT_SECONDS
 
     return float(timeout_s) if timeout_s and timeout_s > 0 else float(DEFAULT_TIMEOUT_SECONDS)
 
@@ -136,6 +137,19 @@ def _require_local_trainer() -> None:
         )
 
 
+def cluster_manifest(step: TrainingStep) -> dict[str, Any]:
+    """The TFJob a cluster step hands the launcher (which lays the cluster's settings over it)."""
+    from landmarks.tfjob.launcher import launch_identity
+
+    # Named after the run and task, so a retried step adopts the job instead of starting a
+    # second one.
+    manifest = launch_identity(step.run_id, step.task or step.job_name).apply(step.manifest())
+    # Replicas in other pods reach minio:// / s3:// with credentials from a Secret and the
+    # launcher's endpoint settings; local replicas inherit this process's environment.
+    uris = [step.data, step.out, step.checkpoint_dir, step.weights]
+    return with_object_store_env(manifest, uris)
+
+
 def run_training_step(step: TrainingStep) -> JobResult:
     """Run the step's TFJob with its executor; raise TrainingFailed unless it succeeds."""
     if step.executor not in EXECUTORS:
@@ -155,17 +169,10 @@ def run_training_step(step: TrainingStep) -> JobResult:
         _require_local_trainer()
         result = run_local(manifest, timeout=step.timeout_s or None, output=sys.stdout)
     else:
-        from landmarks.tfjob.cluster import launch_identity, run_on_cluster
+        from landmarks.tfjob.launcher import run_on_cluster
 
-        # Named after the run and task, so a retried step adopts the job instead of
-        # starting a second one.
-        manifest = launch_identity(step.run_id, step.task or step.job_name).apply(manifest)
-        # Replicas in other pods reach minio:// / s3:// with credentials from a Secret and
-        # the launcher's endpoint settings; local replicas inherit this process's environment.
-        uris = [step.data, step.out, step.checkpoint_dir, step.weights]
-        manifest = with_object_store_env(manifest, uris)
         result = run_on_cluster(
-            manifest,
+            cluster_manifest(step),
             timeout=cluster_timeout(step.timeout_s),
             output=sys.stdout,
             placement=step.placement,
@@ -173,6 +180,64 @@ def run_training_step(step: TrainingStep) -> JobResult:
     if not result.succeeded:
         raise TrainingFailed(result)
     return result
+
+
+def pipeline_step(
+    *,
+    stage: str,
+    splits_path: str,
+    splits_uri: str,
+    model_path: str,
+    model_uri: str,
+    executor: str,
+    task_name: str,
+    workers: int,
+    profile: str = "",
+    epochs: int = 0,
+    weights: str = "",
+    timeout_s: float = 0,
+    run_id: str = "",
+    kfp_task: str = "",
+    image: str = "",
+    namespace: str = "",
+    task_config: Any = None,
+    gpus_per_worker: int = GPUS_NOT_SET,
+    node_selector: str = NODE_SELECTOR_NOT_SET,
+) -> TrainingStep:
+    """The training step a KFP component's parameters describe; see `train_for_pipeline`."""
+    local = executor == "local"
+    # Read in both modes, so a mistyped parameter fails the step whatever the executor.
+    placement = Placement.from_parameters(
+        gpus_per_worker=gpus_per_worker, node_selector=node_selector
+    ).over(Placement.from_task_config(task_config))
+    spec: dict[str, Any] = {}
+    if not local:
+        from landmarks.tfjob.launcher import DEFAULT_NAMESPACE, DEFAULT_TTL_SECONDS
+
+        spec = {
+            "namespace": namespace or DEFAULT_NAMESPACE,
+            "ttl_seconds_after_finished": DEFAULT_TTL_SECONDS,
+            # Stops the job should this launcher die without a retry to adopt it.
+            "active_deadline_seconds": int(cluster_timeout(timeout_s)) + 600,
+        }
+        if image:
+            spec["image"] = image
+    return TrainingStep(
+        stage=stage,
+        data=splits_path if local else splits_uri,
+        out=model_path if local else model_uri,
+        job_name=job_name(task_name),
+        executor=executor,
+        workers=workers,
+        profile=profile or None,
+        overrides={"epochs": epochs} if epochs else {},
+        weights=weights or None,
+        timeout_s=timeout_s,
+        spec=spec,
+        run_id=run_id,
+        task=kfp_task or task_name,
+        placement=None if local else placement,
+    )
 
 
 def train_for_pipeline(
@@ -210,41 +275,29 @@ def train_for_pipeline(
     """
     from landmarks.train import HISTORY_FILE
 
-    local = executor == "local"
-    # Read in both modes, so a mistyped parameter fails the step whatever the executor.
-    placement = Placement.from_parameters(
-        gpus_per_worker=gpus_per_worker, node_selector=node_selector
-    ).over(Placement.from_task_config(task_config))
-    spec: dict[str, Any] = {}
-    if not local:
-        from landmarks.tfjob.cluster import DEFAULT_NAMESPACE, DEFAULT_TTL_SECONDS
-
-        spec = {
-            "namespace": namespace or DEFAULT_NAMESPACE,
-            "ttl_seconds_after_finished": DEFAULT_TTL_SECONDS,
-            # Stops the job should this launcher die without a retry to adopt it.
-            "active_deadline_seconds": int(cluster_timeout(timeout_s)) + 600,
-        }
-        if image:
-            spec["image"] = image
-    step = TrainingStep(
+    step = pipeline_step(
         stage=stage,
-        data=splits_path if local else splits_uri,
-        out=model_path if local else model_uri,
-        job_name=job_name(task_name),
+        splits_path=splits_path,
+        splits_uri=splits_uri,
+        model_path=model_path,
+        model_uri=model_uri,
         executor=executor,
+        task_name=task_name,
         workers=workers,
-        profile=profile or None,
-        overrides={"epochs": epochs} if epochs else {},
-        weights=weights or None,
+        profile=profile,
+        epochs=epochs,
+        weights=weights,
         timeout_s=timeout_s,
-        spec=spec,
         run_id=run_id,
-        task=kfp_task or task_name,
-        placement=None if local else placement,
+        kfp_task=kfp_task,
+        image=image,
+        namespace=namespace,
+        task_config=task_config,
+        gpus_per_worker=gpus_per_worker,
+        node_selector=node_selector,
     )
     run_training_step(step)
-    if not local:
+    if step.executor != "local":
         storage.download_tree(model_uri, model_path)
     history = _read_history(storage.join(model_path, HISTORY_FILE))
     return {k: float(v) for k, v in history[-1].items() if isinstance(v, int | float)}

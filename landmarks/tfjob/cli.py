@@ -25,7 +25,7 @@ import yaml
 from landmarks import storage
 from landmarks.config import TRAINER_IMAGE
 from landmarks.errors import InputError
-from landmarks.tfjob.cluster import (
+from landmarks.tfjob.launcher import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PENDING_TIMEOUT_SECONDS,
     DEFAULT_START_ERROR_TIMEOUT_SECONDS,
@@ -99,7 +99,7 @@ def _json_option(text: str | None, name: str) -> Any:
 
 
 def _run_cluster(args: argparse.Namespace) -> int:
-    from landmarks.tfjob.cluster import Cancelled, launch_identity, run_on_cluster
+    from landmarks.tfjob.launcher import Cancelled, launch_identity, run_on_cluster
     from landmarks.tfjob.placement import Placement
 
     manifest = load_manifest(args.manifest)

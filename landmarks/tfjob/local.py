@@ -19,7 +19,6 @@ operator's rules are followed:
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
@@ -30,59 +29,24 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from landmarks.errors import InputError
+from landmarks.tfjob.results import (
+    REPLICA_TYPES,
+    JobResult,
+    ReplicaOutcome,
+    container_exit_code,
+    job_succeeded,
+    restarts_replica,
+)
 from landmarks.tfjob.spec import find_container
 
 log = logging.getLogger(__name__)
 
-# The operator's order of replica types; lower-cased they are TF_CONFIG's cluster keys.
-REPLICA_TYPES = ("Chief", "Master", "PS", "Worker", "Evaluator")
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"}
-_TAIL_LINES = 40
-
-
-@dataclass
-class ReplicaOutcome:
-    replica_type: str
-    index: int
-    exit_code: int | None = None  # None: still running when the job ended (then stopped)
-    restarts: int = 0
-    tail: collections.deque[str] = field(
-        default_factory=lambda: collections.deque(maxlen=_TAIL_LINES)
-    )
-
-    @property
-    def label(self) -> str:
-        return f"{self.replica_type.lower()}-{self.index}"
-
-
-@dataclass
-class JobResult:
-    """How the job ended, in the operator's terms (condition Succeeded or Failed)."""
-
-    succeeded: bool
-    reason: str
-    message: str
-    replicas: list[ReplicaOutcome]
-    seconds: float
-
-    @property
-    def condition(self) -> str:
-        return "Succeeded" if self.succeeded else "Failed"
-
-    def summary(self) -> str:
-        codes = ", ".join(
-            f"{r.label}={'stopped' if r.exit_code is None else r.exit_code}"
-            + (f" (restarted {r.restarts}x)" if r.restarts else "")
-            for r in self.replicas
-        )
-        return (
-            f"{self.condition} ({self.reason}) after {self.seconds:.1f}s: {self.message}; {codes}"
-        )
 
 
 @dataclass
@@ -251,34 +215,6 @@ class LocalTFJob:
             if r.reader is not None:
                 r.reader.join(timeout=5)
 
-    @staticmethod
-    def _exit_code(proc: subprocess.Popen[bytes]) -> int:
-        code = proc.returncode
-        # A process killed by signal N is a container that exits 128 + N.
-        return 128 - code if code < 0 else code
-
-    def _retryable(self, replica: _Replica, code: int) -> bool:
-        if code == 0:
-            return False
-        policy = replica.restart_policy
-        if policy == "ExitCode":
-            return code >= 128
-        return policy in ("OnFailure", "Always")
-
-    def _success(self) -> bool:
-        by_type: dict[str, list[ReplicaOutcome]] = collections.defaultdict(list)
-        for r in self.replicas:
-            by_type[r.outcome.replica_type].append(r.outcome)
-        for leader in ("Chief", "Master"):
-            if leader in by_type:
-                return by_type[leader][0].exit_code == 0
-        workers = by_type.get("Worker", [])
-        if not workers:
-            return False
-        if self.success_policy == "AllWorkers":
-            return all(w.exit_code == 0 for w in workers)
-        return workers[0].exit_code == 0
-
     # -- the job -----------------------------------------------------------------
 
     def run(self) -> JobResult:
@@ -297,10 +233,10 @@ class LocalTFJob:
                         continue
                     if replica.reader is not None:
                         replica.reader.join(timeout=5)  # the last lines, before deciding
-                    code = self._exit_code(proc)
+                    code = container_exit_code(proc.returncode)
                     replica.outcome.exit_code = code
                     label = replica.outcome.label
-                    if self._retryable(replica, code):
+                    if restarts_replica(replica.restart_policy, code):
                         restarts += 1
                         if self.backoff_limit is not None and restarts > self.backoff_limit:
                             return self._finish(
@@ -326,7 +262,7 @@ class LocalTFJob:
                         return self._finish(
                             start, False, "ReplicaFailed", f"{label} exited {code}:\n{tail}"
                         )
-                if self._success():
+                if job_succeeded((r.outcome for r in self.replicas), self.success_policy):
                     return self._finish(start, True, "Succeeded", "the job's leader exited 0")
                 if (
                     self.deadline_seconds is not None
@@ -353,7 +289,7 @@ class LocalTFJob:
                         r.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         for r in self.replicas:
             if r.proc is not None and r.outcome.exit_code is None and r.proc.poll() is not None:
-                r.outcome.exit_code = self._exit_code(r.proc)  # ended on its own
+                r.outcome.exit_code = container_exit_code(r.proc.returncode)  # ended on its own
         self._stop(self.replicas)  # the rest are stopped: their exit_code stays None
         result = JobResult(ok, reason, message, [r.outcome for r in self.replicas], 0.0)
         result.seconds = time.monotonic() - start

@@ -12,7 +12,14 @@ from typing import Any
 
 import yaml
 
-from landmarks.tfjob.placement import DEFAULTS_CONFIGMAP, DEFAULTS_KEY
+from landmarks.pipeline_steps.training import cluster_manifest, pipeline_step
+from landmarks.tfjob.launcher import OwnerPod, launch_manifest
+from landmarks.tfjob.placement import (
+    DEFAULTS_CONFIGMAP,
+    DEFAULTS_KEY,
+    parse_defaults,
+    replica_pod_templates,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "landmarks-platform"
@@ -114,25 +121,54 @@ def training_defaults(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return json.loads(cm["data"][DEFAULTS_KEY])
 
 
-def launcher_pod(defaults: dict[str, Any], image: str = "trainer:test") -> dict[str, Any]:
-    """A TFJob worker pod as the launcher builds it: the defaults copied in verbatim."""
-    container = {"name": "tensorflow", "image": image, **defaults["container"]}
-    spec = {
-        key: defaults[key]
-        for key in (
-            "serviceAccountName",
-            "automountServiceAccountToken",
-            "nodeSelector",
-            "tolerations",
-            "affinity",
-            "securityContext",
-            "volumes",
-        )
-    }
-    spec["containers"] = [container]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "job-worker-0", "namespace": defaults["namespace"]},
-        "spec": spec,
-    }
+# A pipeline's training step on a cluster, as KFP hands the component its parameters.
+STEP: dict[str, Any] = {
+    "stage": "stage2-resnet50",
+    "splits_path": "/tmp/outputs/splits",
+    "splits_uri": "minio://mlpipeline/v2/artifacts/run/split/splits",
+    "model_path": "/tmp/outputs/model",
+    "model_uri": "minio://mlpipeline/v2/artifacts/run/train-stage2/model",
+    "executor": "cluster",
+    "task_name": "train-stage2",
+    "workers": 2,
+    "run_id": "0b7c6f0e-1111-4c55-8e0f-123456789abc",
+    "kfp_task": "train-stage2",
+}
+
+
+def launched_job(
+    objects: list[dict[str, Any]], owner: OwnerPod | None = None, **step: Any
+) -> dict[str, Any]:
+    """The TFJob the launcher creates for a pipeline's training step on a cluster with this
+    chart: the step's manifest as the component builds it, the ConfigMap's defaults laid over
+    it by the launcher's own code, short of the API call. `step` overrides `STEP`.
+    """
+    cm = find(objects, "ConfigMap", DEFAULTS_CONFIGMAP)
+    defaults = parse_defaults(cm["data"][DEFAULTS_KEY], source="the chart's ConfigMap")
+    training = pipeline_step(**{**STEP, **step})
+    manifest = cluster_manifest(training)
+    return launch_manifest(
+        manifest,
+        namespace=manifest["metadata"]["namespace"],
+        defaults=defaults,
+        placement=training.placement,
+        owner=owner,
+    )
+
+
+def replica_pods(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`{replica type: pod}`: replica 0's pod as the training-operator creates it from the
+    job's template (its metadata and spec, named `<job>-<type>-0`, in the job's namespace).
+    """
+    pods = {}
+    for rtype, template in replica_pod_templates(job).items():
+        metadata = dict(template.get("metadata") or {})
+        metadata["name"] = f"{job['metadata']['name']}-{rtype.lower()}-0"
+        metadata["namespace"] = job["metadata"]["namespace"]
+        pods[rtype] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": metadata,
+            "spec": template["spec"],
+        }
+    return pods

@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from landmarks.tfjob.cluster import DEFAULT_NAMESPACE
+from landmarks.tfjob.launcher import DEFAULT_NAMESPACE
 from tests.charts.helm import CHART, KUBE_VERSIONS, PROFILES, RELEASE, REPO, Helm, find
 
 # The chart's default training namespace is where the launcher looks without being told.

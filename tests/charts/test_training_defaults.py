@@ -15,7 +15,15 @@ from landmarks.tfjob.placement import (
     apply_cluster_settings,
     parse_defaults,
 )
-from tests.charts.helm import KUBE_VERSIONS, PROFILES, Helm, find, launcher_pod, training_defaults
+from tests.charts.helm import (
+    KUBE_VERSIONS,
+    PROFILES,
+    Helm,
+    find,
+    launched_job,
+    replica_pods,
+    training_defaults,
+)
 from tests.charts.pss import restricted_violations
 
 
@@ -87,17 +95,23 @@ def test_scheduling_values_pass_through_unchanged(helm: Helm) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_training_pod_built_from_defaults_is_a_valid_pod(helm: Helm, profile: str) -> None:
-    pod = launcher_pod(training_defaults(helm.template(profile)))
+def test_the_launchers_replica_pods_are_valid_pods(helm: Helm, profile: str) -> None:
+    pods = replica_pods(launched_job(helm.template(profile)))
+    assert set(pods) == {"Worker"}
     for version in KUBE_VERSIONS:
-        kubernetes_validate.validate(pod, version, strict=True)
+        for pod in pods.values():
+            kubernetes_validate.validate(pod, version, strict=True)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_training_pod_built_from_defaults_passes_restricted_pss(helm: Helm, profile: str) -> None:
-    defaults = training_defaults(helm.template(profile))
-    assert restricted_violations(launcher_pod(defaults)) == []
+def test_the_launchers_replica_pods_pass_restricted_pss(helm: Helm, profile: str) -> None:
+    objects = helm.template(profile)
+    for rtype, pod in replica_pods(launched_job(objects)).items():
+        assert restricted_violations(pod) == [], rtype
+        # The chart's service account, not the namespace's default one.
+        assert pod["spec"]["serviceAccountName"] == training_defaults(objects)["serviceAccountName"]
     # The fields the restricted profile requires, stated rather than inferred.
+    defaults = training_defaults(objects)
     assert defaults["securityContext"]["runAsNonRoot"] is True
     assert defaults["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     container = defaults["container"]["securityContext"]

@@ -242,7 +242,7 @@ def test_training_step_in_its_image_builds_its_tfjob_and_asks_the_cluster_for_it
     assert call.executor_input["inputs"]["parameterValues"]["executor"] == "cluster"
     result = _run_task(module_runner, image_refs, call, workspace)
     output = result.stdout + result.stderr
-    # The manifest was built and validated (landmarks.launch, landmarks.tfjob), the
+    # The manifest was built and validated (landmarks.pipeline_steps.training, landmarks.tfjob), the
     # Kubernetes client imported, and only then was there no cluster to send it to.
     assert result.returncode != 0
     assert f"training {stage} with 2 worker(s) on the cluster executor" in output, output[-3000:]

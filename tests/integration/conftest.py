@@ -161,7 +161,7 @@ def runner_kubeconfig(
 @pytest.fixture(scope="session")
 def runner(runner_kubeconfig: Path) -> Any:
     """The API client the launcher uses in these tests: the runner's identity."""
-    from landmarks.tfjob.cluster import load_api_client
+    from landmarks.tfjob.launcher import load_api_client
 
     return load_api_client(runner_kubeconfig)
 

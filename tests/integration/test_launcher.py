@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from landmarks.errors import LandmarksError
-from landmarks.tfjob.cluster import (
+from landmarks.tfjob.launcher import (
     ATTEMPT_ANNOTATION,
     LAUNCH_KEY_LABEL,
     ClusterTFJob,
@@ -26,7 +26,7 @@ from landmarks.tfjob.cluster import (
     owner_from_environment,
     run_on_cluster,
 )
-from landmarks.tfjob.local import JobResult
+from landmarks.tfjob.results import JobResult
 from tests.integration.conftest import (
     GPU,
     REPO,
@@ -550,7 +550,7 @@ def test_the_watch_resumes_after_its_resource_version_expired(
     try:
         # Resource version 1 is long compacted: the API answers 410 Gone, the launcher reads
         # the job again and watches from there.
-        with caplog.at_level(logging.INFO, logger="landmarks.tfjob.cluster"):
+        with caplog.at_level(logging.INFO, logger="landmarks.tfjob.launcher"):
             final = job.wait(created, deadline=time.monotonic() + 60, resource_version="1")
     finally:
         job.delete()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from landmarks.tfjob.cluster import run_on_cluster
+from landmarks.tfjob.launcher import run_on_cluster
 from landmarks.tfjob.placement import Placement
 from tests.integration.conftest import GPU, GPU_POOL, Platform, scripted_job, unique
 

@@ -11,7 +11,7 @@ from kfp import dsl
 
 from landmarks.errors import InputError
 from landmarks.tfjob import TFJobSpec
-from landmarks.tfjob.cluster import (
+from landmarks.tfjob.launcher import (
     LAUNCH_KEY_LABEL,
     RUN_ID_LABEL,
     TASK_LABEL,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from landmarks.errors import InputError
-from landmarks.launch import TrainingStep, run_training_step
+from landmarks.pipeline_steps.training import TrainingStep, run_training_step
 
 
 def test_the_local_executor_is_refused_where_tensorflow_cannot_be_imported(

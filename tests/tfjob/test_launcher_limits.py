@@ -16,17 +16,17 @@ import time
 
 import pytest
 
-from landmarks.launch import cluster_timeout
+from landmarks.pipeline_steps.training import cluster_timeout
 from landmarks.tfjob import cli
-from landmarks.tfjob.cluster import (
+from landmarks.tfjob.launcher import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PENDING_TIMEOUT_SECONDS,
     DEFAULT_START_ERROR_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     Cancelled,
-    _signals_raise,
     run_on_cluster,
 )
+from landmarks.tfjob.launcher.follow import signals_raise
 
 
 def _sigterm_self() -> None:
@@ -60,7 +60,7 @@ def test_the_default_timeouts_are_finite_and_image_errors_fail_soonest() -> None
 
 def test_sigterm_raises_cancelled_once_with_the_exit_code_of_death_by_sigterm() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with _signals_raise():
+    with signals_raise():
         with pytest.raises(Cancelled, match="stopped by SIGTERM") as raised:
             _sigterm_self()
         assert raised.value.exit_code == 143  # 128 + 15: what KFP shows for a killed step
@@ -71,7 +71,7 @@ def test_sigterm_raises_cancelled_once_with_the_exit_code_of_death_by_sigterm() 
 
 def test_a_sigterm_while_the_job_is_created_waits_until_its_uid_is_recorded() -> None:
     recorded = []
-    with _signals_raise() as interrupts:
+    with signals_raise() as interrupts:
         with pytest.raises(Cancelled), interrupts.deferred():
             _sigterm_self()
             recorded.append("uid")  # what submit() records before Cancelled may strike

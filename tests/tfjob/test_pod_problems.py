@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from landmarks.tfjob.cluster import START_ERRORS, PodProblem, pod_problem
+from landmarks.tfjob.launcher import START_ERRORS, PodProblem, pod_problem
 
 SCHEDULED = {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-06T01:00:00Z"}
 NOT_READY = [

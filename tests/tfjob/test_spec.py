@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from landmarks.errors import InputError
-from landmarks.launch import job_name
+from landmarks.pipeline_steps.training import job_name
 from landmarks.tfjob import TFJobSpec, training_job
 from tests.support.upstream import tfjob_crd_path
 
