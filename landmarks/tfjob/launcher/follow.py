@@ -130,6 +130,10 @@ class JobWatch:
         self._lock = threading.Lock()
         self._resp: Any = None
         self._interrupted = threading.Event()
+        # Where the watch is: the job's uid, its latest state, the version to watch from.
+        self._uid = ""
+        self._current: dict[str, Any] = {}
+        self._version = ""
 
     def follow(
         self, job: Mapping[str, Any], deadline: float | None, resource_version: str | None = None
@@ -140,64 +144,85 @@ class JobWatch:
         tracker found. `resource_version` starts the watch elsewhere than at `job` (tests
         use it to exercise the 410 Gone path).
         """
+        self._uid = job["metadata"]["uid"]
+        self._current = dict(job)
+        self._version = resource_version or job["metadata"]["resourceVersion"]
+        # A watch broken by the network or the API server is opened again from the last
+        # version seen, after a growing pause; the pause starts afresh once a request ends
+        # normally (each `retrying(...)` call is a new series).
+        retrying = Retrying(
+            retry=retry_if_exception(lambda err: transient(err) and self._stuck() is None),
+            wait=wait_exponential(multiplier=self.poll_seconds, max=_MAX_BACKOFF),
+            stop=_Past(deadline),
+            before_sleep=lambda state: log.info(
+                "watch interrupted (%s): watching again",
+                short_error(state.outcome.exception()) if state.outcome else "?",
+            ),
+            reraise=True,
+        )
+        while True:
+            self._report(self._current)
+            if terminal_condition(self._current):
+                return dict(self._current)
+            self._raise_if_stuck()
+            if _Past(deadline)(None):
+                raise DeadlinePassed
+            try:
+                ended, final = retrying(self._watch_once, deadline)
+            except Exception as err:
+                self._raise_if_stuck(err)  # the pod tracker closed the watch
+                if transient(err) and _Past(deadline)(None):
+                    raise DeadlinePassed from None
+                raise
+            if ended:
+                return final
+
+    def _watch_once(self, deadline: float | None) -> tuple[bool, dict[str, Any] | None]:
+        """One watch request: (True, the job) when it ended, (True, None) when it was
+        deleted, (False, None) when the request ended first (the caller opens the next).
+        """
         from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
-        uid = job["metadata"]["uid"]
-        current: Mapping[str, Any] | None = job
-        version = resource_version or job["metadata"]["resourceVersion"]
-        backoff = self.poll_seconds
-        while True:
-            assert current is not None
-            self._report(current)
-            if terminal_condition(current):
-                return dict(current)
-            self._raise_if_stuck()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise DeadlinePassed
-            seconds = _WATCH_SECONDS if remaining is None else min(_WATCH_SECONDS, remaining)
-            try:
-                # The events' objects stay JSON: the TFJob has no generated model class.
-                stream = watch.Watch(return_type="object").stream(
-                    self._open,
-                    field_selector=f"metadata.name={self.api.name}",
-                    resource_version=version,
-                    allow_watch_bookmarks=True,
-                    timeout_seconds=max(1, int(seconds + 0.999)),
-                    _request_timeout=(10, seconds + 30),
-                )
-                for event in stream:
-                    obj = event["raw_object"]
-                    version = obj.get("metadata", {}).get("resourceVersion", version)
-                    if event["type"] == "BOOKMARK":
-                        continue
-                    if event["type"] == "DELETED" or obj["metadata"].get("uid") != uid:
-                        return None
-                    current = obj
-                    self._report(current)
-                    if terminal_condition(current):
-                        return dict(current)
-                backoff = self.poll_seconds
-                continue  # the watch request ended: open the next one
-            except Exception as err:
-                self._raise_if_stuck(err)  # the pod tracker closed the watch
-                if isinstance(err, ApiException) and err.status == 410:
-                    # The version fell out of the API server's window: start from now.
-                    log.info("watch expired (410 Gone): reading the job again")
-                elif transient(err):
-                    log.info("watch interrupted (%s): reading the job again", short_error(err))
-                    time.sleep(min(backoff, _MAX_BACKOFF))
-                    backoff *= 2
-                elif isinstance(err, ApiException):
-                    raise api_error(f"watch tfjobs {self.api.what}", err) from None
-                else:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        seconds = _WATCH_SECONDS if remaining is None else min(_WATCH_SECONDS, remaining)
+        try:
+            # The events' objects stay JSON: the TFJob has no generated model class.
+            stream = watch.Watch(return_type="object").stream(
+                self._open,
+                field_selector=f"metadata.name={self.api.name}",
+                resource_version=self._version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=max(1, int(seconds + 0.999)),
+                _request_timeout=(10, seconds + 30),
+            )
+            for event in stream:
+                obj = event["raw_object"]
+                self._version = obj.get("metadata", {}).get("resourceVersion", self._version)
+                if event["type"] == "BOOKMARK":
+                    continue
+                if event["type"] == "DELETED" or obj["metadata"].get("uid") != self._uid:
+                    return True, None
+                self._current = obj
+                self._report(obj)
+                if terminal_condition(obj):
+                    return True, dict(obj)
+            return False, None
+        except ApiException as err:
+            self._raise_if_stuck(err)
+            if err.status != 410:
+                if transient(err):
                     raise
-            # Resynchronise: the job as it is now, and a watch from there.
-            current = self._read_again(deadline)
-            if current is None or current["metadata"]["uid"] != uid:
-                return None
-            version = current["metadata"]["resourceVersion"]
+                raise api_error(f"watch tfjobs {self.api.what}", err) from None
+        # 410 Gone: the version fell out of the API server's window; start from the job as
+        # it is now.
+        log.info("watch expired (410 Gone): reading the job again")
+        current = self._read_again(deadline)
+        if current is None or current["metadata"]["uid"] != self._uid:
+            return True, None
+        self._current = current
+        self._version = current["metadata"]["resourceVersion"]
+        return False, None
 
     def _read_again(self, deadline: float | None) -> dict[str, Any] | None:
         """The job as it is now (None: deleted), retrying transient errors until `deadline`.
