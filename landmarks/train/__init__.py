@@ -19,6 +19,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ info lines (oneDNN notices, CUDA probing) drown the training log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The model directory's file names, re-exported: a trained model's contract with its users.
+from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, MODEL_FILE
 from landmarks.train.config import (
     PROFILES,
     STAGES,
@@ -29,11 +31,6 @@ from landmarks.train.config import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-MODEL_FILE = "model.keras"
-# Per-epoch metrics the chief writes beside the model; the launcher reads the last epoch's.
-HISTORY_FILE = "history.json"
-# The resolved training configuration (image size, architecture) the evaluation reads.
-CONFIG_FILE = "config.json"
 
 __all__ = [
     "CONFIG_FILE",

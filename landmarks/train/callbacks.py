@@ -14,7 +14,6 @@ from typing import Any
 import tf_keras as keras
 
 from landmarks import storage
-from landmarks.train import HISTORY_FILE as HISTORY_FILE  # one fact; the trainer reads it here
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landmarks import storage
+from landmarks.artifacts import LABEL_MAP
 from landmarks.errors import InputError
-from landmarks.split.label_map import LABEL_MAP, LabelMap
+from landmarks.split.label_map import LabelMap
 from landmarks.split.label_map import read_label_map as read_checked_label_map
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from landmarks import storage
+from landmarks.artifacts import MODEL_FILE
 from landmarks.errors import InputError, LandmarksError
 from landmarks.train.config import TrainConfig
 
@@ -208,7 +209,5 @@ def build_model(cfg: TrainConfig, num_classes: int) -> keras.Model:
 
 
 def load_saved_model(model_dir: str, compile: bool = False) -> keras.Model:
-    from landmarks.train import MODEL_FILE
-
     with _local_copy(storage.join(model_dir, MODEL_FILE), "no trained model here") as local:
         return keras.models.load_model(local, compile=compile)

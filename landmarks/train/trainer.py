@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from landmarks import storage
+from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, LABEL_MAP, MODEL_FILE
 from landmarks.errors import InputError
-from landmarks.train import CONFIG_FILE, MODEL_FILE
 from landmarks.train.config import TrainConfig
-from landmarks.train.data import LABEL_MAP, SplitData, load_split, stage_locally
+from landmarks.train.data import SplitData, load_split, stage_locally
 from landmarks.train.tf_config import Replica, current_replica, make_strategy
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def _fit_and_save(
         checkpoints = cb.DirMirror(checkpoint_dir, work / "checkpoint")
         checkpoints.pull()
         logs = cb.DirMirror(storage.join(out, LOGS_DIR), work / LOGS_DIR)
-        history = cb.HistoryRecorder(checkpoints.local / cb.HISTORY_FILE, write=replica.is_chief)
+        history = cb.HistoryRecorder(checkpoints.local / HISTORY_FILE, write=replica.is_chief)
         callbacks: list[Any] = [
             cb.EpochStats(steps * cfg.batch_size),
             keras.callbacks.BackupAndRestore(str(checkpoints.local), delete_checkpoint=False),
@@ -186,7 +186,7 @@ def _fit_and_save(
                 LABEL_MAP: split.label_map.text.encode(),
                 CONFIG_FILE: json.dumps(cfg.to_dict(), indent=1).encode(),
                 # Last: the launcher reads it as the finished run's record.
-                cb.HISTORY_FILE: json.dumps(history.epochs, indent=1).encode(),
+                HISTORY_FILE: json.dumps(history.epochs, indent=1).encode(),
             }
             for name, payload in files.items():
                 storage.write_bytes(storage.join(out, name), payload)

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from landmarks.artifacts import LABEL_MAP, SPLIT_MANIFEST
+
 # Distinct hues, so even LeNet on 32x32 images separates the classes within an epoch or two.
 COLOURS = [(220, 40, 40), (40, 200, 60), (50, 70, 230), (230, 210, 40), (160, 50, 200)]
 
@@ -50,11 +52,11 @@ def make_split(
                     jpeg_bytes(COLOURS[k % len(COLOURS)], size, rng, noise)
                 )
                 manifest.append((image_id, landmark, subset, f"{subset}/{landmark}/{image_id}.jpg"))
-    with (root / "label_map.csv").open("w", newline="") as handle:
+    with (root / LABEL_MAP).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["class_index", "landmark_id", "name"])
         for index, landmark in enumerate(landmark_ids):
             writer.writerow([index, landmark, f"Landmark {landmark}"])
-    with (root / "manifest.csv").open("w", newline="") as handle:
+    with (root / SPLIT_MANIFEST).open("w", newline="") as handle:
         csv.writer(handle).writerows(manifest)
     return root

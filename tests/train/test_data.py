@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import LABEL_MAP
 from landmarks.errors import InputError
 from landmarks.split import parse_label_map
 from landmarks.train.data import load_split, stage_locally
@@ -82,7 +83,7 @@ def test_missing_label_map_says_what_a_split_is(tmp_path: Path) -> None:
 )
 def test_bad_label_map_names_row_and_field(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        parse_label_map(text, "label_map.csv")
+        parse_label_map(text, LABEL_MAP)
 
 
 @pytest.mark.parametrize(
@@ -96,10 +97,10 @@ def test_bad_label_map_names_row_and_field(text: str, message: str) -> None:
 def test_split_whose_label_map_the_split_could_not_have_written_is_refused(
     split: Path, label_map: str, where: str
 ) -> None:
-    (split / "label_map.csv").write_text(label_map)
+    (split / LABEL_MAP).write_text(label_map)
     with pytest.raises(InputError, match=where) as info:
         load_split(str(split))
-    assert info.value.file == str(split / "label_map.csv")
+    assert info.value.file == str(split / LABEL_MAP)
 
 
 def test_gcs_split_is_staged_through_the_emulator(

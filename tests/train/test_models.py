@@ -9,6 +9,7 @@ import pytest
 
 import landmarks.train
 from landmarks import storage
+from landmarks.artifacts import MODEL_FILE
 from landmarks.errors import InputError
 
 
@@ -23,7 +24,7 @@ def test_load_model_reads_a_gs_model_dir_and_removes_its_local_copy(
 
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs)).save(
-        str(tmp_path / landmarks.train.MODEL_FILE)
+        str(tmp_path / MODEL_FILE)
     )
     model_dir = storage.join(gcs_bucket, "model")
     storage.upload_tree(tmp_path, model_dir)
@@ -44,4 +45,4 @@ def test_load_model_without_a_model_names_the_missing_file(
     with pytest.raises(InputError, match="no trained model here") as raised:
         landmarks.train.load_model(model_dir)
 
-    assert raised.value.file == storage.join(model_dir, landmarks.train.MODEL_FILE)
+    assert raised.value.file == storage.join(model_dir, MODEL_FILE)

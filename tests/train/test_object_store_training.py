@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, LABEL_MAP, MODEL_FILE
 from landmarks.tfjob import LocalTFJob, training_job
 from tests.support.s3 import BUILD_TIMEOUT_S, SeaweedFS
 from tests.train.conftest import TRAINER_ENV
@@ -55,19 +56,19 @@ def test_two_workers_read_the_split_from_minio_and_write_the_model_there(
     assert text.count(f"staging {data}") == 2  # each replica staged the split itself
 
     files = set(storage.list_files(out))
-    assert {"model.keras", "label_map.csv", "history.json", "config.json"} <= files
+    assert {MODEL_FILE, LABEL_MAP, HISTORY_FILE, CONFIG_FILE} <= files
     assert any(f.startswith("logs/train/events.out.tfevents") for f in files)
     assert not any(f.startswith(".checkpoint/") for f in files)  # cleared once saved
-    history = json.loads(storage.read_text(storage.join(out, "history.json")))
+    history = json.loads(storage.read_text(storage.join(out, HISTORY_FILE)))
     assert [e["epoch"] for e in history] == [1, 2]
-    label_map = storage.read_bytes(storage.join(out, "label_map.csv"))
-    assert label_map == (tiny_split / "label_map.csv").read_bytes()
+    label_map = storage.read_bytes(storage.join(out, LABEL_MAP))
+    assert label_map == (tiny_split / LABEL_MAP).read_bytes()
 
     versions = s3_server.client().list_object_versions(
         Bucket=bucket, Prefix="v2/artifacts/model/.checkpoint/"
     )
     mirrored = {v["Key"].rsplit("/", 1)[-1] for v in versions.get("Versions", [])}
-    assert "history.json" in mirrored and "checkpoint" in mirrored, mirrored
+    assert HISTORY_FILE in mirrored and "checkpoint" in mirrored, mirrored
     assert versions.get("DeleteMarkers"), "the checkpoint was never removed"
 
     import landmarks.train

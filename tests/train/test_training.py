@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, LABEL_MAP, MODEL_FILE
 from landmarks.tfjob import LocalTFJob, training_job
 from tests.support.net import free_port
 from tests.train.conftest import TRAINER_ENV, RunTrainer, trainer_env
@@ -28,7 +29,7 @@ EPOCH_LINE = re.compile(r"(worker|chief)-\d epoch (\d+)/(\d+)")
 
 
 def _history(model_dir: Path) -> list[dict]:
-    return json.loads((model_dir / "history.json").read_text())
+    return json.loads((model_dir / HISTORY_FILE).read_text())
 
 
 @pytest.mark.slow
@@ -40,14 +41,14 @@ def test_single_process_writes_a_reloadable_model_and_its_records(
     assert done.returncode == 0, done.stderr
 
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json",
-        "history.json",
-        "label_map.csv",
+        CONFIG_FILE,
+        HISTORY_FILE,
+        LABEL_MAP,
         "logs",
-        "model.keras",
+        MODEL_FILE,
     ]
-    assert (out / "label_map.csv").read_text() == (tiny_split / "label_map.csv").read_text()
-    assert json.loads((out / "config.json").read_text())["model"] == "lenet5"
+    assert (out / LABEL_MAP).read_text() == (tiny_split / LABEL_MAP).read_text()
+    assert json.loads((out / CONFIG_FILE).read_text())["model"] == "lenet5"
     history = _history(out)
     assert [e["epoch"] for e in history] == [1, 2, 3]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "images_per_sec", "seconds"):
@@ -62,7 +63,7 @@ def test_single_process_writes_a_reloadable_model_and_its_records(
     from landmarks.train.data import load_split
     from landmarks.train.tfdata import load_image
 
-    model = tf_keras.models.load_model(str(out / "model.keras"), compile=False)
+    model = tf_keras.models.load_model(str(out / MODEL_FILE), compile=False)
     assert landmarks.train.load_model(out).output_shape == (None, 3)
     validation = load_split(str(tiny_split)).validation
     images = np.stack([load_image(p, 32).numpy() for p in validation.paths])
@@ -111,7 +112,7 @@ def test_two_workers_learn_like_one_process(tmp_path: Path, run_trainer: RunTrai
         assert run[-1]["val_accuracy"] >= 0.9
     assert abs(one[-1]["val_accuracy"] - two[-1]["val_accuracy"]) <= 0.15
     # Only the chief's copy is kept, and no worker left a checkpoint behind.
-    assert (tmp_path / "two" / "model.keras").is_file()
+    assert (tmp_path / "two" / MODEL_FILE).is_file()
     assert not (tmp_path / "two" / ".checkpoint").exists()
 
 
@@ -136,11 +137,11 @@ def test_chief_and_worker_train_and_only_the_chief_writes(tiny_split: Path, tmp_
     assert "worker-0: lenet5 on 3 classes, 2 workers (chief: False)" in text
     assert [e["epoch"] for e in _history(out)] == [1, 2]
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json",
-        "history.json",
-        "label_map.csv",
+        CONFIG_FILE,
+        HISTORY_FILE,
+        LABEL_MAP,
         "logs",
-        "model.keras",
+        MODEL_FILE,
     ]
 
 
@@ -161,7 +162,7 @@ def test_killed_worker_is_restarted_and_training_resumes(tmp_path: Path) -> None
     log = io.StringIO()
     job = LocalTFJob(manifest, timeout=300, output=log, extra_env=TRAINER_ENV)
     thread, box = _run_job(job)
-    checkpoint_history = out / ".checkpoint" / "history.json"
+    checkpoint_history = out / ".checkpoint" / HISTORY_FILE
     killed_after = 0
     while thread.is_alive() and not killed_after:
         if checkpoint_history.exists():
@@ -196,7 +197,7 @@ def test_restarted_process_resumes_from_its_last_epoch(tmp_path: Path) -> None:
     ]  # fmt: skip
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     first = subprocess.Popen(args, env=trainer_env(), **quiet)
-    checkpoint_history = out / ".checkpoint" / "history.json"
+    checkpoint_history = out / ".checkpoint" / HISTORY_FILE
     try:
         while first.poll() is None:
             if checkpoint_history.exists() and len(json.loads(checkpoint_history.read_text())) >= 2:
@@ -280,7 +281,7 @@ def test_weights_from_a_local_file_are_loaded_and_frozen_blocks_kept(
 
     import landmarks.train  # noqa: F401
 
-    base = tf_keras.models.load_model(str(out / "model.keras"), compile=False).get_layer("vgg16")
+    base = tf_keras.models.load_model(str(out / MODEL_FILE), compile=False).get_layer("vgg16")
     with h5py.File(vgg16_weights, "r") as saved:
         frozen = np.asarray(saved["block1_conv1"]["block1_conv1"]["kernel:0"])
         trained = np.asarray(saved["block5_conv3"]["block5_conv3"]["kernel:0"])
@@ -330,7 +331,7 @@ def test_gcs_split_in_and_model_out_through_the_emulator(
     )
     assert done.returncode == 0, done.stderr
     files = set(storage.list_files(out))
-    assert {"model.keras", "label_map.csv", "history.json", "config.json"} <= files
+    assert {MODEL_FILE, LABEL_MAP, HISTORY_FILE, CONFIG_FILE} <= files
     assert any(f.startswith("logs/train/events.out.tfevents") for f in files)
     assert not any(f.startswith(".checkpoint/") for f in files)
 
