@@ -141,7 +141,15 @@ _VALUES = {
     "registry": lambda: REGISTRY,
     "tag": image_tag,
     "trainer-role": trainer_role,
+    # KFP's artifact-store Secret, which make deploy copies to the training namespace.
+    "kfp-artifact-secret": lambda: _kfp_artifact_secret(),
 }
+
+
+def _kfp_artifact_secret() -> str:
+    from landmarks.storage.s3 import KFP_MINIO_SECRET
+
+    return KFP_MINIO_SECRET
 
 
 def main(argv: list[str] | None = None) -> int:

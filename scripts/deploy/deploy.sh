@@ -132,6 +132,34 @@ log "helm upgrade --install $RELEASE (namespace of the release: $HELM_NAMESPACE)
 helm_ upgrade --install "$RELEASE" "$CHART" --namespace "$HELM_NAMESPACE" \
   --wait --timeout "$WAIT_TIMEOUT" "${helm_args[@]}"
 
+# ---- 5b. the artifact store's credentials where the replicas run ----
+# TFJob replicas read and write KFP's minio:// artifacts with the keys of KFP's own Secret
+# (landmarks.tfjob.spec.with_object_store_env), and a pod can only use a Secret of its own
+# namespace: the training namespace gets a copy, refreshed on every deploy (KFP may rotate it).
+artifact_secret="$(config value kfp-artifact-secret)"
+jobs_ns="$(helm_ template "$RELEASE" "$CHART" "${helm_args[@]}" | "$PYTHON" -c '
+import sys, yaml
+print(next((d["metadata"]["namespace"] for d in yaml.safe_load_all(sys.stdin) if d and d.get("kind") == "Role"), ""))
+')"
+if [[ -z "$jobs_ns" ]]; then
+  log "the chart renders no training namespace Role: not copying $artifact_secret"
+elif secret_json="$(kube -n "$KFP_NAMESPACE" get secret "$artifact_secret" -o json 2>/dev/null)"; then
+  log "copying Secret $artifact_secret from $KFP_NAMESPACE to $jobs_ns (TFJob replicas use it for minio:// artifacts)"
+  printf '%s' "$secret_json" | "$PYTHON" -c '
+import json, sys
+src = json.load(sys.stdin)
+print(json.dumps({
+    "apiVersion": "v1", "kind": "Secret", "type": src.get("type", "Opaque"),
+    "metadata": {"name": src["metadata"]["name"], "namespace": sys.argv[1],
+                 "labels": {"app.kubernetes.io/managed-by": "landmarks-deploy"},
+                 "annotations": {"landmarks.io/copied-from": sys.argv[2]}},
+    "data": src.get("data", {}),
+}))
+' "$jobs_ns" "$KFP_NAMESPACE" | kube apply --server-side --force-conflicts --field-manager=landmarks-deploy -f - >/dev/null
+else
+  log "no Secret $artifact_secret in $KFP_NAMESPACE (KFP not installed there, or another artifact store): TFJob replicas get no minio:// credentials"
+fi
+
 # ---- 6. the pipeline ----
 if [[ "$UPLOAD" != 1 ]]; then
   log "UPLOAD=$UPLOAD: not uploading the pipeline"

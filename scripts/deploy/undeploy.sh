@@ -44,6 +44,9 @@ if [[ -n "$training_ns" ]] && kube get namespace "$training_ns" >/dev/null 2>&1;
     kube delete namespace "$training_ns" --wait=true
   else
     log "keeping namespace $training_ns ($jobs TFJobs; created by deploy: $ours); PURGE=1 deletes it"
+    # The artifact-store credentials deploy copied there go with the release.
+    kube -n "$training_ns" delete secret -l app.kubernetes.io/managed-by=landmarks-deploy \
+      --ignore-not-found >/dev/null
     [[ "$ours" == yes ]] && keep_namespace_record=1
   fi
 fi

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from landmarks.storage.s3 import KFP_MINIO_SECRET
 from tests.deploy.conftest import REPO
 
 SCRIPTS = REPO / "scripts" / "deploy"
@@ -86,3 +87,58 @@ def test_deploy_installs_the_chart_and_undeploy_leaves_the_cluster_as_found(
             cluster_env, "delete", "namespace", namespace, "--ignore-not-found", "--wait=false"
         )
         _kubectl(cluster_env, "-n", "default", "delete", "configmap", state, "--ignore-not-found")
+
+
+def test_deploy_copies_kfps_artifact_secret_to_the_training_namespace(
+    cluster_env: dict[str, str],
+) -> None:
+    # TFJob replicas read minio:// artifacts with the keys of KFP's Secret, and a pod can
+    # only use a Secret of its own namespace.
+    suffix = cluster_env["RELEASE"].rpartition("-")[2]
+    training = cluster_env["HELM_EXTRA_ARGS"].rpartition("=")[2]
+    kfp = f"smoke-kfp-{suffix}"
+    env = {**cluster_env, "KFP_NAMESPACE": kfp}
+    secret = KFP_MINIO_SECRET
+
+    def keys(namespace: str) -> str:
+        return _kubectl(
+            env, "-n", namespace, "get", "secret", secret, "-o", "jsonpath={.data}"
+        ).stdout
+
+    def kfp_secret(access: str) -> None:
+        created = _kubectl(
+            env, "-n", kfp, "create", "secret", "generic", secret,
+            f"--from-literal=accesskey={access}", "--from-literal=secretkey=s3cret",
+            "--dry-run=client", "-o", "yaml",
+        )  # fmt: skip
+        applied = subprocess.run(
+            [env["KUBECTL"], "apply", "-f", "-"],
+            input=created.stdout, env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+        assert applied.returncode == 0, applied.stderr
+
+    try:
+        assert _kubectl(env, "create", "namespace", kfp).returncode == 0
+        kfp_secret("minio")
+        deployed = _run("deploy.sh", env)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert f"copying Secret {secret} from {kfp} to {training}" in deployed.stdout
+        assert keys(training) == keys(kfp)
+
+        kfp_secret("rotated")  # KFP rotated its keys: the next deploy follows
+        again = _run("deploy.sh", env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert keys(training) == keys(kfp) and "cm90YXRlZA" in keys(training)
+
+        removed = _run("undeploy.sh", env)
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        assert _kubectl(env, "get", "namespace", training).returncode != 0
+        assert keys(kfp), "undeploy must leave KFP's own Secret alone"
+    finally:
+        for namespace in (training, kfp):
+            _kubectl(env, "delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+        _kubectl(
+            env, "-n", "default", "delete", "configmap", f"{env['RELEASE']}-deploy-state",
+            "--ignore-not-found",
+        )  # fmt: skip
