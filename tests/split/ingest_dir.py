@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from landmarks.artifacts import INGEST_LABELS, INGEST_MANIFEST, INGEST_SUMMARY
+
 MANIFEST_COLUMNS = (
     "id",
     "url",
@@ -72,13 +74,13 @@ class IngestDir:
 
     def write(self, labels: dict[int, str] | None = None) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / "manifest.csv").open("w", newline="") as handle:
+        with (self.root / INGEST_MANIFEST).open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
             writer.writeheader()
             writer.writerows(self.rows)
-        (self.root / "summary.json").write_text(f'{{"rows": {len(self.rows)}}}\n')
+        (self.root / INGEST_SUMMARY).write_text(f'{{"rows": {len(self.rows)}}}\n')
         if labels is not None:
-            with (self.root / "labels.csv").open("w", newline="") as handle:
+            with (self.root / INGEST_LABELS).open("w", newline="") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(["landmark_id", "name"])
                 writer.writerows(sorted(labels.items()))

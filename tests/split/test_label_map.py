@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import LABEL_MAP
 from landmarks.errors import InputError
 from landmarks.split import SplitOptions, parse_label_map, read_label_map, run_split
 from tests.split.ingest_dir import make_ingest
@@ -24,8 +25,8 @@ def test_label_map_the_split_writes_reads_back_with_ids_names_and_text(tmp_path:
     assert labels.names == ("Eiffel Tower", "")
     assert labels.index_of() == {"12": 0, "900": 1}
     assert len(labels) == labels.num_classes == 2
-    assert labels.source == str(out / "label_map.csv")
-    assert labels.text == (out / "label_map.csv").read_text()  # what the trainer copies
+    assert labels.source == str(out / LABEL_MAP)
+    assert labels.text == (out / LABEL_MAP).read_text()  # what the trainer copies
 
 
 @pytest.mark.parametrize(
@@ -71,14 +72,14 @@ def test_names_are_stripped_and_may_be_empty() -> None:
 def test_missing_or_undecodable_label_map_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="label map not found") as info:
         read_label_map(str(tmp_path))
-    assert info.value.file == str(tmp_path / "label_map.csv")
-    (tmp_path / "label_map.csv").write_bytes(b"class_index,landmark_id,name\n0,7,\xff\n")
+    assert info.value.file == str(tmp_path / LABEL_MAP)
+    (tmp_path / LABEL_MAP).write_bytes(b"class_index,landmark_id,name\n0,7,\xff\n")
     with pytest.raises(InputError, match="not UTF-8"):
         read_label_map(str(tmp_path))
 
 
 def test_label_map_on_gcs_is_read_with_its_uri(gcs_bucket: str) -> None:
     root = storage.join(gcs_bucket, "split")
-    storage.write_bytes(storage.join(root, "label_map.csv"), GOOD.encode())
+    storage.write_bytes(storage.join(root, LABEL_MAP), GOOD.encode())
     labels = read_label_map(root)
-    assert labels.landmark_ids == ("12", "900") and labels.source == f"{root}/label_map.csv"
+    assert labels.landmark_ids == ("12", "900") and labels.source == f"{root}/{LABEL_MAP}"

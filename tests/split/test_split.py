@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from landmarks.artifacts import (
+    INGEST_LABELS,
+    INGEST_MANIFEST,
+    LABEL_MAP,
+    SPLIT_MANIFEST,
+    SPLIT_SUMMARY,
+)
 from landmarks.errors import InputError, LandmarksError
 from landmarks.split import (
     SPLITS,
@@ -50,11 +57,11 @@ def test_split_writes_class_folders_manifest_label_map_and_summary(tmp_path: Pat
         assert row.class_index == {12: 0, 900: 1, 5071: 2}[row.landmark_id]
     written = {p for p in _files(out) if p.endswith(".jpg")}
     assert written == {r.path for r in rows}
-    assert _files(out) - written == {"manifest.csv", "label_map.csv", "summary.json"}
+    assert _files(out) - written == {SPLIT_MANIFEST, LABEL_MAP, SPLIT_SUMMARY}
     src = Path(ingest, "images", rows[0].id[0], rows[0].id[1], rows[0].id[2], f"{rows[0].id}.jpg")
     assert (out / rows[0].path).read_bytes() == src.read_bytes()
 
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / SPLIT_SUMMARY).read_text())
     for split in SPLITS:  # every class, even the 3-image one, appears in every split
         assert all(summary["splits"][split][str(lm)] >= 1 for lm in (12, 900, 5071))
     assert summary["totals"] == {"train": 13, "validation": 3, "test": 3, "all": 19}
@@ -62,30 +69,34 @@ def test_split_writes_class_folders_manifest_label_map_and_summary(tmp_path: Pat
     assert summary["filters"]["min_images"] == 3
     assert result.totals == summary["totals"]
     assert result.stats["classes"] == 3
-    header = (out / "manifest.csv").read_text().splitlines()[0]
+    header = (out / SPLIT_MANIFEST).read_text().splitlines()[0]
     assert header == "id,landmark_id,class_index,split,sha256,path"
 
 
 def test_same_seed_gives_byte_identical_outputs_and_another_seed_differs(tmp_path: Path) -> None:
     ingest = make_ingest(tmp_path / "ingest", {1: 20, 2: 15, 3: 9})
-    names = ("manifest.csv", "label_map.csv", "summary.json")
+    names = (SPLIT_MANIFEST, LABEL_MAP, SPLIT_SUMMARY)
     _split(ingest, tmp_path / "a", seed=7)
     _split(ingest, tmp_path / "b", seed=7)
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     _split(ingest, tmp_path / "c", seed=8)
-    assert (tmp_path / "a/manifest.csv").read_bytes() != (tmp_path / "c/manifest.csv").read_bytes()
+    assert (tmp_path / "a" / SPLIT_MANIFEST).read_bytes() != (
+        tmp_path / "c" / SPLIT_MANIFEST
+    ).read_bytes()
 
 
 def test_order_of_ingest_rows_does_not_change_the_split(tmp_path: Path) -> None:
     ingest = make_ingest(tmp_path / "ingest", {1: 20, 2: 15, 3: 9})
     _split(ingest, tmp_path / "a", seed=3)
-    manifest = Path(ingest, "manifest.csv")
+    manifest = Path(ingest, INGEST_MANIFEST)
     header, *rows = manifest.read_text().splitlines()
     random.Random(0).shuffle(rows)
     manifest.write_text("\n".join([header, *rows]) + "\n")
     _split(ingest, tmp_path / "b", seed=3)
-    assert (tmp_path / "a/manifest.csv").read_bytes() == (tmp_path / "b/manifest.csv").read_bytes()
+    assert (tmp_path / "a" / SPLIT_MANIFEST).read_bytes() == (
+        tmp_path / "b" / SPLIT_MANIFEST
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("case", range(8))
@@ -235,10 +246,10 @@ def test_bad_manifest_row_names_file_row_and_field(
     tmp_path: Path, column: str, value: str, message: str
 ) -> None:
     ingest = make_ingest(tmp_path / "ingest", {1: 5, 2: 5})
-    _break_row(Path(ingest, "manifest.csv"), 4, column, value)
+    _break_row(Path(ingest, INGEST_MANIFEST), 4, column, value)
     with pytest.raises(InputError, match=message) as caught:
         _split(ingest, tmp_path / "split")
-    assert caught.value.file.endswith("manifest.csv")
+    assert caught.value.file.endswith(INGEST_MANIFEST)
     assert (caught.value.row, caught.value.field) == (4, column)
     assert f"manifest.csv, row 4, field '{column}'" in str(caught.value)
 
@@ -256,10 +267,10 @@ def test_bad_split_manifest_row_names_file_row_and_field(
 ) -> None:
     out = tmp_path / "split"
     _split(make_ingest(tmp_path / "ingest", {1: 5, 2: 5}), out)
-    _break_row(out / "manifest.csv", 3, column, value)
+    _break_row(out / SPLIT_MANIFEST, 3, column, value)
     with pytest.raises(InputError, match=message) as caught:
         read_split_manifest(str(out))
-    assert caught.value.file.endswith("manifest.csv")
+    assert caught.value.file.endswith(SPLIT_MANIFEST)
     assert (caught.value.row, caught.value.field) == (3, column)
 
 
@@ -268,7 +279,7 @@ def test_missing_column_and_missing_manifest_are_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"manifest.csv: not found: is this an ingest output"):
         _split(str(tmp_path / "empty"), tmp_path / "split")
     ingest = make_ingest(tmp_path / "ingest", {1: 5, 2: 5})
-    manifest = Path(ingest, "manifest.csv")
+    manifest = Path(ingest, INGEST_MANIFEST)
     manifest.write_text(manifest.read_text().replace("sha256", "checksum", 1))
     with pytest.raises(InputError, match=r"row 1: missing column.*sha256"):
         _split(ingest, tmp_path / "split")
@@ -276,7 +287,7 @@ def test_missing_column_and_missing_manifest_are_named(tmp_path: Path) -> None:
 
 def test_duplicate_ok_id_is_reported_with_both_rows(tmp_path: Path) -> None:
     ingest = make_ingest(tmp_path / "ingest", {1: 5, 2: 5})
-    manifest = Path(ingest, "manifest.csv")
+    manifest = Path(ingest, INGEST_MANIFEST)
     lines = manifest.read_text().splitlines()
     manifest.write_text("\n".join([*lines, lines[3]]) + "\n")
     with pytest.raises(InputError, match=r"row 13, field 'id': id \w+ also on row 4"):
@@ -288,9 +299,9 @@ def test_rerun_replaces_previous_split_without_stale_files(tmp_path: Path) -> No
     _split(make_ingest(tmp_path / "one", {1: 10, 2: 10, 3: 10}), out)
     second = _split(make_ingest(tmp_path / "two", {7: 5, 8: 5}), out)
     assert _files(out) == {r.path for r in second.rows} | {
-        "manifest.csv",
-        "label_map.csv",
-        "summary.json",
+        SPLIT_MANIFEST,
+        LABEL_MAP,
+        SPLIT_SUMMARY,
     }
     assert sorted(p.name for p in (out / "train").iterdir()) == ["7", "8"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "split", "two"]  # no temp dirs
@@ -324,9 +335,9 @@ def test_refuses_to_replace_a_directory_that_is_not_a_split(tmp_path: Path) -> N
 
 def test_bad_labels_row_is_named_and_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     ingest = make_ingest(tmp_path / "ingest", {1: 5, 2: 5}, labels={1: "Alhambra", 2: "Petra"})
-    manifest = Path(ingest, "manifest.csv")
+    manifest = Path(ingest, INGEST_MANIFEST)
     manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())  # saved by a spreadsheet
-    labels = Path(ingest, "labels.csv")
+    labels = Path(ingest, INGEST_LABELS)
     labels.write_text(labels.read_text() + "Q42,Douglas\n")
     with pytest.raises(InputError, match=r"labels\.csv, row 4, field 'landmark_id'"):
         _split(ingest, tmp_path / "split")

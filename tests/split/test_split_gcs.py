@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import LABEL_MAP, SPLIT_MANIFEST, SPLIT_SUMMARY
 from landmarks.errors import InputError, LandmarksError
 from landmarks.split import SplitOptions, read_label_map, read_split_manifest, run_split
 from tests.split.ingest_dir import make_ingest
 
-OUTPUTS = {"manifest.csv", "label_map.csv", "summary.json"}
+OUTPUTS = {SPLIT_MANIFEST, LABEL_MAP, SPLIT_SUMMARY}
 
 
 def _split(ingest: str, out: str, **kwargs) -> object:
@@ -26,8 +27,8 @@ def test_split_to_gcs_writes_the_same_split_as_local_disk(gcs_bucket: str, tmp_p
 
     rows = read_split_manifest(out)
     assert (
-        storage.read_bytes(storage.join(out, "manifest.csv"))
-        == (tmp_path / "local/manifest.csv").read_bytes()
+        storage.read_bytes(storage.join(out, SPLIT_MANIFEST))
+        == (tmp_path / "local" / SPLIT_MANIFEST).read_bytes()
     )
     assert set(storage.list_files(out)) == {r.path for r in rows} | OUTPUTS
     assert [e.name for e in read_label_map(out)] == ["Big Ben", ""]

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from landmarks import storage
+from landmarks.artifacts import LABEL_MAP, SPLIT_MANIFEST, SPLIT_SUMMARY
 from landmarks.split import SplitOptions, read_label_map, read_split_manifest, run_split
 from tests.split.ingest_dir import make_ingest
 from tests.support.s3 import BUILD_TIMEOUT_S, SeaweedFS
 
-OUTPUTS = {"manifest.csv", "label_map.csv", "summary.json"}
+OUTPUTS = {SPLIT_MANIFEST, LABEL_MAP, SPLIT_SUMMARY}
 # Whichever test starts the server first may compile it (a cold build takes minutes).
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
 
@@ -31,8 +32,8 @@ def test_split_to_minio_writes_the_same_split_as_local_disk(
     rows = read_split_manifest(out)
     local = tmp_path / "local"
     assert (
-        storage.read_bytes(storage.join(out, "manifest.csv"))
-        == (local / "manifest.csv").read_bytes()
+        storage.read_bytes(storage.join(out, SPLIT_MANIFEST))
+        == (local / SPLIT_MANIFEST).read_bytes()
     )
     assert set(storage.list_files(out)) == {r.path for r in rows} | OUTPUTS
     assert [e.name for e in read_label_map(out)] == ["Big Ben", ""]
