@@ -22,3 +22,12 @@ LABEL_MAP = "label_map.csv"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"  # per-epoch metrics; the launcher reads the last epoch's
 CONFIG_FILE = "config.json"  # the resolved training config (image size, architecture)
+
+# An evaluation's output folder (`landmarks.evaluate`):
+EVALUATION_SUMMARY_FILE = "summary.json"  # every model's scores; the pipeline's runner reads it
+REPORT_HTML_FILE = "report.html"
+REPORT_MD_FILE = "report.md"
+WORST_FILE = "worst.png"  # the most confident mistakes, as one picture
+# and per model, under <name>/:
+PREDICTIONS_FILE = "predictions.csv"  # id, truth, prediction, confidence, the top k
+METRICS_FILE = "metrics.json"  # per-class precision and recall, the confusion matrix

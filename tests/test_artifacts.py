@@ -23,6 +23,12 @@ def test_file_names_handed_between_steps_are_the_published_ones() -> None:
         "MODEL_FILE": "model.keras",
         "HISTORY_FILE": "history.json",
         "CONFIG_FILE": "config.json",
+        "EVALUATION_SUMMARY_FILE": "summary.json",
+        "REPORT_HTML_FILE": "report.html",
+        "REPORT_MD_FILE": "report.md",
+        "WORST_FILE": "worst.png",
+        "PREDICTIONS_FILE": "predictions.csv",
+        "METRICS_FILE": "metrics.json",
     }
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from landmarks import storage
+from landmarks.artifacts import METRICS_FILE, PREDICTIONS_FILE
 from landmarks.errors import InputError
 from landmarks.evaluate import metrics, predict, report
 from landmarks.evaluate.scores import (
@@ -220,7 +221,7 @@ def _evaluate_model(
     del model  # a ResNet50 is 100 MB; the next one need not share memory with it
     ev, full_cm = _score(prep, images, preds, split_map, size)
     folder = storage.join(opts.out, prep.name)
-    ev.predictions_uri = storage.join(folder, "predictions.csv")
+    ev.predictions_uri = storage.join(folder, PREDICTIONS_FILE)
     storage.write_text(
         ev.predictions_uri, predict.predictions_csv(images, preds, split_map), "text/csv"
     )
@@ -233,7 +234,7 @@ def _evaluate_model(
         "confusion_matrix": ev.confusion_matrix,
     }
     storage.write_text(
-        storage.join(folder, "metrics.json"), json.dumps(details, indent=2), "application/json"
+        storage.join(folder, METRICS_FILE), json.dumps(details, indent=2), "application/json"
     )
     figures = {
         "curves": report.training_curves_png(prep.history, f"{prep.name} training"),

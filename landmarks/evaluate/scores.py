@@ -9,12 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# The files an evaluation writes under its output folder; the pipeline's local runner
-# reads the report and the summary by these names.
-SUMMARY_FILE = "summary.json"
-REPORT_HTML_FILE = "report.html"
-REPORT_MD_FILE = "report.md"
-WORST_FILE = "worst.png"
+# The files an evaluation writes under its output folder (named in landmarks.artifacts); the
+# pipeline's local runner reads the report and the summary by these names.
+from landmarks.artifacts import EVALUATION_SUMMARY_FILE as SUMMARY_FILE
+from landmarks.artifacts import REPORT_HTML_FILE, REPORT_MD_FILE, WORST_FILE
+
+__all__ = [
+    "REPORT_HTML_FILE",
+    "REPORT_MD_FILE",
+    "SUMMARY_FILE",
+    "WORST_FILE",
+    "EvaluationResult",
+    "ModelEvaluation",
+]
 
 
 @dataclass

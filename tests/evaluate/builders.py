@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, LABEL_MAP, MODEL_FILE, SPLIT_MANIFEST
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 # class_index, landmark_id, name. Channel i (R, G, B) means class i for the "true" model.
@@ -47,7 +49,7 @@ def make_split(root: Path, images: dict[str, dict[str, tuple[int, int, int]]]) -
     for lid, members in images.items():
         for image_id, rgb in members.items():
             write_image(root / "test" / lid / f"{image_id}.jpg", rgb)
-    write_label_map(root / "label_map.csv")
+    write_label_map(root / LABEL_MAP)
     index = {lid: i for i, lid, _ in LABELS}
     lines = ["id,landmark_id,class_index,split,sha256,path"]
     for lid, members in images.items():
@@ -55,7 +57,7 @@ def make_split(root: Path, images: dict[str, dict[str, tuple[int, int, int]]]) -
             path = root / "test" / lid / f"{image_id}.jpg"
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             lines.append(f"{image_id},{lid},{index[lid]},test,{digest},test/{lid}/{image_id}.jpg")
-    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    (root / SPLIT_MANIFEST).write_text("\n".join(lines) + "\n")
     return root
 
 
@@ -85,8 +87,8 @@ def make_colour_model(
         kernel[channel, cls] = scale
     dense.set_weights([kernel])
     model_dir.mkdir(parents=True, exist_ok=True)
-    model.save(model_dir / "model.keras")
-    write_label_map(model_dir / "label_map.csv", labels)
+    model.save(model_dir / MODEL_FILE)
+    write_label_map(model_dir / LABEL_MAP, labels)
     history = [
         {
             "epoch": e + 1,
@@ -99,7 +101,7 @@ def make_colour_model(
         }
         for e in range(history_epochs)
     ]
-    (model_dir / "history.json").write_text(json.dumps(history))
+    (model_dir / HISTORY_FILE).write_text(json.dumps(history))
     cfg = {"image_size": IMAGE_SIZE, "model": "colour"} if config is None else config
-    (model_dir / "config.json").write_text(json.dumps(cfg))
+    (model_dir / CONFIG_FILE).write_text(json.dumps(cfg))
     return model_dir

@@ -9,6 +9,7 @@ import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+from landmarks.artifacts import WORST_FILE
 from landmarks.evaluate.report import render_html, render_markdown
 from landmarks.evaluate.scores import EvaluationResult, ModelEvaluation
 
@@ -114,7 +115,7 @@ def test_html_report_escapes_markup_in_names_and_paths() -> None:
 
 def test_markdown_report_keeps_names_as_written() -> None:
     # Markdown is not HTML: escaping it would show `&lt;` to the reader.
-    figures = {"worst": "worst.png", "stage1/confusion": "c1.png", "stage2/confusion": "c2.png"}
+    figures = {"worst": WORST_FILE, "stage1/confusion": "c1.png", "stage2/confusion": "c2.png"}
     md = render_markdown(_result(), figures)
     assert f"| 0 | {HOSTILE['label']} | 0.500 | 1.000 | 2 |" in md
     assert "&lt;" not in md and "&amp;" not in md

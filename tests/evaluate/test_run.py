@@ -14,6 +14,14 @@ import pytest
 from PIL import Image
 
 from landmarks import storage
+from landmarks.artifacts import (
+    EVALUATION_SUMMARY_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    REPORT_HTML_FILE,
+    REPORT_MD_FILE,
+    WORST_FILE,
+)
 from landmarks.evaluate import EvaluateOptions, EvaluationResult, run_evaluate
 from landmarks.evaluate.run import choose_best
 from landmarks.evaluate.scores import ModelEvaluation
@@ -76,7 +84,7 @@ def test_best_model_ties_on_gap_go_to_higher_top1_then_first_listed() -> None:
 
 def test_summary_json_holds_top1_top5_gap_for_each_model(evaluated) -> None:
     result, out = evaluated
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / EVALUATION_SUMMARY_FILE).read_text())
     assert summary["best_model"] == "stage2"
     assert list(summary["models"]) == ["stage1", "stage2"]
     for name, scores in summary["models"].items():
@@ -85,12 +93,12 @@ def test_summary_json_holds_top1_top5_gap_for_each_model(evaluated) -> None:
         assert scores["n_test"] == 5
     assert summary["models"]["stage2"]["top1"] == pytest.approx(0.8)
     assert summary["top_k"] == 3
-    assert result.summary_uri == str(out / "summary.json")
+    assert result.summary_uri == str(out / EVALUATION_SUMMARY_FILE)
 
 
 def test_predictions_csv_lists_truth_prediction_confidence_and_top_k(evaluated) -> None:
     _, out = evaluated
-    rows = {r["id"]: r for r in csv.DictReader((out / "stage2" / "predictions.csv").open())}
+    rows = {r["id"]: r for r in csv.DictReader((out / "stage2" / PREDICTIONS_FILE).open())}
     assert sorted(rows) == ["a1", "a2", "b1", "b2", "c1", "d1", "d2"]
     predicted = {i: r["predicted_landmark_id"] for i, r in rows.items()}
     assert predicted == {
@@ -122,7 +130,7 @@ def test_confusion_matrix_and_per_class_precision_recall(evaluated) -> None:
     assert (per["101"]["precision"], per["101"]["recall"]) == (0.5, 1.0)
     assert (per["202"]["precision"], per["202"]["recall"]) == (1.0, 0.5)
     assert (per["303"]["precision"], per["303"]["recall"]) == (0.5, 1.0)
-    saved = json.loads((out / "stage2" / "metrics.json").read_text())
+    saved = json.loads((out / "stage2" / METRICS_FILE).read_text())
     assert saved["confusion_matrix"] == good.confusion_matrix
     assert saved["per_class"] == good.per_class
 
@@ -133,7 +141,7 @@ def test_worst_images_are_the_best_models_most_confident_mistakes(evaluated) -> 
     assert result.worst[0]["true"] == "no landmark"
     assert result.worst[1]["true"] == "Green Bridge (202)"
     assert result.worst[1]["predicted"] == "Blue Mosque (303)"
-    with Image.open(out / "worst.png") as grid:
+    with Image.open(out / WORST_FILE) as grid:
         assert grid.width > 300 and grid.height > 200
 
 
@@ -148,7 +156,7 @@ def _data_uri_images(html: str) -> list[Image.Image]:
 
 def test_html_report_is_self_contained_and_names_the_best_model(evaluated) -> None:
     _, out = evaluated
-    html = (out / "report.html").read_text()
+    html = (out / REPORT_HTML_FILE).read_text()
     assert '<strong id="best-model">stage2</strong>' in html
     images = _data_uri_images(html)
     # curves and confusion matrix for each model, and the worst-images grid
@@ -160,11 +168,11 @@ def test_html_report_is_self_contained_and_names_the_best_model(evaluated) -> No
 
 def test_markdown_report_links_pictures_written_beside_it(evaluated) -> None:
     _, out = evaluated
-    md = (out / "report.md").read_text()
+    md = (out / REPORT_MD_FILE).read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert sorted(links) == sorted(
         [
-            "worst.png",
+            WORST_FILE,
             "stage1/curves.png",
             "stage1/confusion.png",
             "stage2/curves.png",
@@ -200,12 +208,12 @@ def test_split_model_and_output_on_gcs(world: World, gcs_bucket: str) -> None:
     storage.upload_tree(world.good, model)
     result = run_evaluate(EvaluateOptions(split_dir=split, models={"good": model}, out=out))
     assert result.models["good"].gap == pytest.approx(GAP_WITHOUT_DISTRACTORS)
-    summary = json.loads(storage.read_text(f"{out}/summary.json"))
+    summary = json.loads(storage.read_text(f"{out}/{EVALUATION_SUMMARY_FILE}"))
     assert summary["best_model"] == "good"
     assert summary["models"]["good"]["top1"] == pytest.approx(0.8)
     written = set(storage.list_files(out))
-    assert {"report.html", "report.md", "worst.png", "good/predictions.csv"} <= written
-    assert f"{split}/test/202/b2.jpg" in storage.read_text(f"{out}/good/predictions.csv")
+    assert {REPORT_HTML_FILE, REPORT_MD_FILE, WORST_FILE, f"good/{PREDICTIONS_FILE}"} <= written
+    assert f"{split}/test/202/b2.jpg" in storage.read_text(f"{out}/good/{PREDICTIONS_FILE}")
 
 
 def test_png_test_images_are_predicted_like_jpegs(world: World, tmp_path: Path) -> None:
@@ -218,4 +226,4 @@ def test_png_test_images_are_predicted_like_jpegs(world: World, tmp_path: Path) 
     out = tmp_path / "out"
     result = run_evaluate(EvaluateOptions(str(split), {"good": str(world.good)}, str(out)))
     assert result.models["good"].gap == pytest.approx(GAP_WITHOUT_DISTRACTORS)
-    assert "test/202/b2.png" in (out / "good" / "predictions.csv").read_text()
+    assert "test/202/b2.png" in (out / "good" / PREDICTIONS_FILE).read_text()
