@@ -3,7 +3,7 @@
 Skips unless LANDMARKS_KUBECONFIG names a running cluster (`make test-cluster-up` prints it):
     LANDMARKS_KUBECONFIG=$(...) .venv/bin/python -m pytest tests/deploy/test_deploy_cluster.py
 That cluster has the TFJob CRD but no KFP, so deploy runs with TRAINING_OPERATOR=skip and
-UPLOAD=0 here (the upload has its own tests against a fake KFP API).
+UPLOAD=0 here (the upload has its own tests against a KFP API server read from kfp-server-api).
 """
 
 from __future__ import annotations

@@ -118,7 +118,10 @@ def test_the_trainer_variant_picks_the_cpu_image_for_kind() -> None:
 def test_the_printer_explains_its_usage() -> None:
     proc = _printer("value", "colour")
     assert proc.returncode == 2
-    assert "usage: value {version,python,tensorflow,registry,tag,trainer-role}" in proc.stderr
+    assert (
+        "usage: value {version,python,tensorflow,registry,tag,trainer-role,kfp-artifact-secret}"
+        in proc.stderr
+    )
 
 
 def test_make_compile_bakes_in_exactly_the_references_make_images_prints(tmp_path: Path) -> None:
