@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from landmarks import config
+from landmarks import artifacts, config
 from landmarks.tfjob.spec import find_container, training_job
 from landmarks.train import HISTORY_FILE, MODEL_FILE
 from tests.images.containers import ContainerRunner, Result
@@ -182,7 +182,7 @@ def test_ingest_runs_in_its_image_on_the_embedded_dataset(
 ) -> None:
     stats = ingested.result().metadata("stats")
     images = ingested.output_path("images")
-    with (images / "manifest.csv").open() as handle:
+    with (images / artifacts.INGEST_MANIFEST).open() as handle:
         rows = list(csv.DictReader(handle))
     ok = [row for row in rows if row["status"] == "ok"]
     assert stats["ok"] == len(ok) >= 3 * TINY_DATA["embedded_images_per_class"]
@@ -190,7 +190,9 @@ def test_ingest_runs_in_its_image_on_the_embedded_dataset(
     assert stats["failed"] >= 1, "the embedded dataset's broken rows were not seen as such"
     for row in ok:
         assert (images / row["path"]).is_file(), row
-    assert (images / "labels.csv").is_file() and (images / "summary.json").is_file()
+    assert (images / artifacts.INGEST_LABELS).is_file() and (
+        images / artifacts.INGEST_SUMMARY
+    ).is_file()
 
 
 @pytest.mark.images
@@ -204,7 +206,9 @@ def test_split_runs_in_its_image(split_call: ExecutorCall, ingested: ExecutorCal
     for subset in ("train", "validation", "test"):
         classes = [p for p in (splits / subset).iterdir() if p.is_dir()]
         assert len(classes) == TINY_DATA["embedded_classes"], subset
-    assert (splits / "label_map.csv").is_file() and (splits / "manifest.csv").is_file()
+    assert (splits / artifacts.LABEL_MAP).is_file() and (
+        splits / artifacts.SPLIT_MANIFEST
+    ).is_file()
 
 
 @pytest.mark.images
@@ -258,7 +262,7 @@ def test_the_tfjob_replica_entry_point_trains_in_the_trainer_image(
     history = json.loads((model / HISTORY_FILE).read_text())
     assert [e["epoch"] for e in history] == [1, 2]  # the tiny profile's epochs
     assert (model / MODEL_FILE).stat().st_size > 0
-    assert (model / "config.json").is_file() and (model / "label_map.csv").is_file()
+    assert (model / artifacts.CONFIG_FILE).is_file() and (model / artifacts.LABEL_MAP).is_file()
 
 
 @pytest.mark.images
@@ -289,7 +293,7 @@ def test_evaluate_runs_in_its_image_on_the_trained_model(
     assert call.output_path("report").read_text().lstrip().lower().startswith("<!doctype html")
     assert call.output_path("report_markdown").read_text().strip()
     evaluation = call.output_path("evaluation")
-    assert json.loads((evaluation / "summary.json").read_text())
+    assert json.loads((evaluation / artifacts.EVALUATION_SUMMARY_FILE).read_text())
     print("seconds per task:", json.dumps({k: round(v, 1) for k, v in SECONDS.items()}))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from landmarks import config
+from landmarks import artifacts, config
 from landmarks.tfjob.spec import training_job
 from landmarks.train import HISTORY_FILE, MODEL_FILE
 from tests.images.containers import LABEL, ContainerRunner, docker
@@ -141,7 +141,7 @@ def test_two_worker_containers_train_stage1_to_the_end(
     model = root / "model"
     assert (model / MODEL_FILE).stat().st_size > 0
     assert [e["epoch"] for e in _history(model / HISTORY_FILE)] == list(range(1, epochs + 1))
-    assert (model / "config.json").exists() and (model / "label_map.csv").exists()
+    assert (model / artifacts.CONFIG_FILE).exists() and (model / artifacts.LABEL_MAP).exists()
     assert any((model / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     # The chief checkpointed every epoch while training, and cleared them after saving.
     assert seen_checkpoint and max(seen_checkpoint) >= 1

@@ -11,6 +11,7 @@ from kfp.dsl import Dataset, Metrics
 
 from components.ingest import ingest
 from components.split import split
+from landmarks import artifacts
 from pipelines.run_local import run_demo
 
 
@@ -46,10 +47,10 @@ def test_ingest_and_split_run_as_kfp_tasks_on_the_embedded_dataset(local_runner:
     # duplicate image.
     counts = outputs["ingest_stats"].metadata
     assert counts == {"rows": 28.0, "ok": 24.0, "failed": 3.0, "duplicate": 1.0}
-    assert (Path(outputs["images"].path) / "manifest.csv").exists()
+    assert (Path(outputs["images"].path) / artifacts.INGEST_MANIFEST).exists()
 
     out = Path(outputs["splits"].path)
-    label_map = (out / "label_map.csv").read_text().splitlines()
+    label_map = (out / artifacts.LABEL_MAP).read_text().splitlines()
     assert label_map[0] == "class_index,landmark_id,name" and len(label_map) == 4
     for name in ("train", "validation", "test"):
         assert len(list((out / name).iterdir())) == 3
@@ -95,7 +96,9 @@ def test_whole_pipeline_trains_and_evaluates_every_stage_locally(
         profile="tiny",
         weights="none",
     )
-    summary = json.loads((Path(outputs["evaluation"]) / "summary.json").read_text())
+    summary = json.loads(
+        (Path(outputs["evaluation"]) / artifacts.EVALUATION_SUMMARY_FILE).read_text()
+    )
     assert set(summary["models"]) == {
         "stage1-lenet5",
         "stage2-vgg16",
@@ -114,8 +117,8 @@ def test_whole_pipeline_trains_and_evaluates_every_stage_locally(
     assert set(jobs) == set(STAGE_OUTPUTS), jobs
     for stage, output in STAGE_OUTPUTS.items():
         model_dir = Path(outputs[output])
-        assert (model_dir / "model.keras").exists(), stage
-        history = json.loads((model_dir / "history.json").read_text())
+        assert (model_dir / artifacts.MODEL_FILE).exists(), stage
+        history = json.loads((model_dir / artifacts.HISTORY_FILE).read_text())
         epochs = [entry["epoch"] for entry in history]
         assert epochs, stage
         assert jobs[stage] == {"worker-0": epochs, "worker-1": epochs}, (stage, jobs)
