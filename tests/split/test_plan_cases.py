@@ -60,6 +60,17 @@ def test_allocation_overshoot_is_taken_back_from_the_most_over_served_split() ->
     assert allocate(4, (0.1, 0.1, 0.8)) == (1, 1, 2)
 
 
+def test_allocation_overshoot_between_equally_served_splits_takes_from_validation() -> None:
+    # 5 * (0, .4, .6) = 0, 2, 3; train's minimum makes 6. Validation and test both sit
+    # exactly on their ideal, so the earlier one (validation) gives one back, not the larger.
+    assert allocate(5, (0.0, 0.4, 0.6)) == (1, 1, 3)
+
+
+def test_allocation_refuses_other_than_three_ratios() -> None:
+    with pytest.raises(ValueError):
+        allocate(5, (0.5, 0.3, 0.1, 0.1))
+
+
 @pytest.mark.parametrize("ratios", [(0.8, 0.1, 0.1), (1 / 3, 1 / 3, 1 / 3), (0.0, 0.5, 0.5)])
 def test_allocation_hands_out_exactly_n_groups_with_the_minimums(ratios: tuple) -> None:
     for n in range(0, 60):
@@ -138,13 +149,19 @@ def test_top_k_keeps_the_largest_ties_to_the_lower_landmark_id() -> None:
 
 
 def test_max_per_class_caps_each_landmark_and_counts_the_images_left_out() -> None:
-    plan = _plan(_images({1: 8, 2: 5, 3: 3}), max_per_class=5)
-    per_class = {lm: sum(r.landmark_id == lm for r in plan.rows) for lm in (1, 2, 3)}
-    assert per_class == {1: 5, 2: 5, 3: 3}
-    assert plan.dropped["images_beyond_max_per_class"] == 3
+    plan = _plan(_images({1: 8, 2: 7, 3: 5, 4: 3}), max_per_class=5)
+    per_class = {lm: sum(r.landmark_id == lm for r in plan.rows) for lm in (1, 2, 3, 4)}
+    assert per_class == {1: 5, 2: 5, 3: 5, 4: 3}
+    assert plan.dropped["images_beyond_max_per_class"] == 3 + 2
     # The cap keeps the first images of the seeded order, so a larger cap keeps a superset.
-    larger = _plan(_images({1: 8, 2: 5, 3: 3}), max_per_class=6)
+    larger = _plan(_images({1: 8, 2: 7, 3: 5, 4: 3}), max_per_class=6)
     assert set(_split_of(plan)) <= set(_split_of(larger))
+
+
+def test_which_images_the_cap_keeps_depends_on_the_seed() -> None:
+    images = _images({1: 8, 2: 8})
+    kept = {frozenset(_split_of(_plan(images, max_per_class=3, seed=seed))) for seed in range(6)}
+    assert len(kept) > 1
 
 
 def test_fewer_than_two_landmarks_left_names_the_filters_and_the_largest() -> None:
@@ -155,6 +172,12 @@ def test_fewer_than_two_landmarks_left_names_the_filters_and_the_largest() -> No
         "the filters leave 1 landmark(s), a classifier needs at least 2 (min_images=3, "
         "top_k=4; 4 landmark(s) with valid images, largest distinct-image counts 1: 5, 2: 2, 3: 2)"
     )
+
+
+def test_the_hint_lists_the_largest_landmarks_ties_by_lower_id() -> None:
+    # Row order puts landmark 4 before 2; the hint still ranks by size, then id.
+    with pytest.raises(LandmarksError, match=r"largest distinct-image counts 3: 5, 2: 2, 4: 2\)$"):
+        _plan(_images({1: 1, 4: 2, 3: 5, 2: 2}), min_images=3)
 
 
 def test_no_image_at_all_says_none() -> None:
@@ -171,6 +194,24 @@ def test_empty_split_suggests_a_min_images_only_when_it_is_below_three() -> None
     assert str(low.value) == (
         "split 'test' would be empty: that needs a kept landmark with at least 3 distinct "
         "images (min_images=2; use --min-images 3 or more)"
+    )
+    # min_images 3 already: no hint. Each landmark has 3 pictures, but two of them share
+    # pictures so that each is home to only two groups (A goes with 2, B with 1).
+    shared = [
+        IngestImage("1-a", 1, "sha-A", "img/1-a", 2),
+        IngestImage("1-b1", 1, "sha-B", "img/1-b1", 3),
+        IngestImage("1-b2", 1, "sha-B", "img/1-b2", 4),
+        IngestImage("1-x", 1, "sha-X", "img/1-x", 5),
+        IngestImage("2-a1", 2, "sha-A", "img/2-a1", 6),
+        IngestImage("2-a2", 2, "sha-A", "img/2-a2", 7),
+        IngestImage("2-b", 2, "sha-B", "img/2-b", 8),
+        IngestImage("2-y", 2, "sha-Y", "img/2-y", 9),
+    ]
+    with pytest.raises(LandmarksError) as high:
+        _plan(shared, min_images=3)
+    assert str(high.value) == (
+        "split 'test' would be empty: that needs a kept landmark with at least 3 distinct "
+        "images (min_images=3)"
     )
     # One picture each: validation is the first split left empty.
     with pytest.raises(LandmarksError, match=r"^split 'validation' would be empty"):
@@ -195,11 +236,11 @@ def test_a_picture_shared_by_landmarks_is_split_with_the_landmark_holding_most_c
         IngestImage("s-b", 1, "sha-shared", "img/s-b.jpg", 41),
         IngestImage("s-c", 2, "sha-shared", "img/s-c.jpg", 42),
     ]
-    alone = _plan([*images, IngestImage("s-a", 2, "sha-shared", "img/s-a.jpg", 40)], seed=7)
-    plan = _plan(images + shared, seed=7)
-    split_of = _split_of(plan)
-    # Every copy goes where the group goes when landmark 2 holds it alone.
-    assert split_of["s-a"] == split_of["s-b"] == split_of["s-c"] == _split_of(alone)["s-a"]
+    for seed in range(8):
+        alone = _plan([*images, shared[0]], seed=seed)
+        split_of = _split_of(_plan(images + shared, seed=seed))
+        # Every copy goes where the group goes when landmark 2 holds it alone.
+        assert split_of["s-a"] == split_of["s-b"] == split_of["s-c"] == _split_of(alone)["s-a"]
 
 
 def test_a_tie_between_landmarks_sends_the_shared_picture_home_to_the_lower_id() -> None:
@@ -247,3 +288,14 @@ def test_sources_list_every_kept_image_and_no_dropped_one() -> None:
     plan = _plan(_images({1: 3, 2: 3, 3: 1}), min_images=2)
     assert plan.sources == {r.id: f"img/{r.id}.jpg" for r in plan.rows}
     assert "3-0" not in plan.sources
+
+
+def test_a_landmark_whose_every_picture_is_homed_elsewhere_follows_those_groups() -> None:
+    images = _images({1: 6, 2: 6})
+    # Landmark 3's three pictures are also landmark 1's, with two copies each there.
+    images += [IngestImage(f"1-dup-{i}", 1, f"sha-1-{i}", f"img/d{i}", 50 + i) for i in range(3)]
+    images += [IngestImage(f"3-{i}", 3, f"sha-1-{i}", f"img/3-{i}", 60 + i) for i in range(3)]
+    plan = _plan(images, min_images=3)
+    split_of = _split_of(plan)
+    assert [entry.landmark_id for entry in plan.label_map] == [1, 2, 3]
+    assert all(split_of[f"3-{i}"] == split_of[f"1-{i}"] for i in range(3))

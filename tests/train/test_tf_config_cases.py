@@ -72,7 +72,9 @@ def test_null_cluster_and_task_read_as_empty() -> None:
         ('{"cluster": {}, "task": ["worker"]}', r"^TF_CONFIG 'cluster' and 'task' must be JSON"),
         (
             _text({"ps": ["p:1"], "evaluator": ["e:1"], "worker": ["a:1"]}, {}),
-            r"^TF_CONFIG has evaluator, ps replicas; the trainer",
+            r"^TF_CONFIG has evaluator, ps replicas; the trainer runs synchronous all-reduce "
+            r"training \(MultiWorkerMirroredStrategy\): use Worker replicas and at most one "
+            r"Chief$",
         ),
         (
             _text({"chief": ["c:1", "d:1"]}, {"type": "chief"}),
