@@ -84,7 +84,7 @@ def bench_decoding(paths: list[str], repeats: int) -> dict[str, float]:
     import tensorflow as tf
     import tf_keras as keras
 
-    from landmarks.train.config import resolve_config
+    from landmarks.train.recipe import resolve_config
     from landmarks.train.tfdata import train_dataset
 
     labels = [int(Path(p).parent.name) for p in paths]
@@ -147,8 +147,8 @@ def bench_training(
     ([wall real, wall memory], [CPU real, CPU memory])."""
     import tensorflow as tf
 
-    from landmarks.train.config import resolve_config
     from landmarks.train.models import build_model
+    from landmarks.train.recipe import resolve_config
     from landmarks.train.tfdata import train_dataset
 
     cfg = resolve_config(

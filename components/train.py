@@ -1,6 +1,6 @@
 """The training component: one stage of the seed's recipe, run as a multi-worker TFJob.
 
-The pipeline uses it once per stage (`stage` names the preset of `landmarks.train.config`)
+The pipeline uses it once per stage (`stage` names the preset of `landmarks.train.recipe`)
 and gives each task its display name, so the KFP UI still shows train-stage1,
 train-stage2-vgg16, train-stage2-resnet50 and train-stage3.
 

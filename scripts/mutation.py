@@ -37,8 +37,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "evaluate.metrics (GAP, top-k)": ("landmarks.evaluate.metrics.*",),
     "split.plan (the split plan)": ("landmarks.split.plan.*",),
     "train.tf_config (TF_CONFIG read by the trainer)": ("landmarks.train.tf_config.*",),
-    "tfjob.local tf_config (TF_CONFIG the local executor writes)": (
-        "landmarks.tfjob.local.x_tf_config__mutmut_*",
+    "tfjob.local_executor tf_config (TF_CONFIG the local executor writes)": (
+        "landmarks.tfjob.local_executor.x_tf_config__mutmut_*",
     ),
     "tfjob.results (conditions / exit codes -> JobResult)": ("landmarks.tfjob.results.*",),
 }

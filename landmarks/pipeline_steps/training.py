@@ -4,7 +4,7 @@ This is what every training step of the pipeline calls. The job is always built 
 `landmarks.tfjob.spec.training_job`, so the manifest the local executor runs is the one
 a cluster would get; only the executor differs:
 
-- `local`: `landmarks.tfjob.local` runs each replica as a process on this machine;
+- `local`: `landmarks.tfjob.local_executor` runs each replica as a process on this machine;
 - `cluster`: `landmarks.tfjob.launcher` submits the TFJob and follows it to the end.
 
 Nothing here imports TensorFlow or the Kubernetes client at import time: the component image
@@ -24,7 +24,7 @@ from typing import Any
 from landmarks import storage
 from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
-from landmarks.tfjob.local import run_local
+from landmarks.tfjob.local_executor import run_local
 from landmarks.tfjob.placement import GPUS_NOT_SET, NODE_SELECTOR_NOT_SET, Placement
 from landmarks.tfjob.results import JobResult
 from landmarks.tfjob.spec import dns1035_name, with_object_store_env

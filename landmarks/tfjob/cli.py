@@ -75,7 +75,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run_local(args: argparse.Namespace) -> int:
-    from landmarks.tfjob.local import run_local
+    from landmarks.tfjob.local_executor import run_local
 
     manifest = load_manifest(args.manifest)
     result = run_local(

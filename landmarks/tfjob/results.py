@@ -1,6 +1,6 @@
 """How a TFJob ended, in the operator's terms: the result both executors return.
 
-The local executor (`landmarks.tfjob.local`) decides the outcome itself from its processes'
+The local executor (`landmarks.tfjob.local_executor`) decides the outcome itself from its processes'
 exit codes, by the operator's rules; the cluster launcher (`landmarks.tfjob.launcher`) reads
 it from the job's conditions. Both rule sets are here, next to the result they produce.
 """

@@ -1,7 +1,7 @@
 """The one place a TFJob (kubeflow.org/v1, training-operator v1.9) is built.
 
 The cluster launcher submits `TFJobSpec.to_manifest()`; the local executor
-(`landmarks.tfjob.local`) runs the very same dict as processes. Facts of the operator's
+(`landmarks.tfjob.local_executor`) runs the very same dict as processes. Facts of the operator's
 contract this module encodes:
 
 - TF_CONFIG is injected only into the container named `tensorflow`, and the cluster

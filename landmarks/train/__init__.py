@@ -1,7 +1,7 @@
 """The trainer: one entry point for every TFJob replica and for a plain local run.
 
 `python -m landmarks.train --stage stage2-resnet50 --data SPLIT --out MODEL_DIR` trains one
-stage (presets in `landmarks.train.config`), alone or as one worker of a
+stage (presets in `landmarks.train.recipe`), alone or as one worker of a
 MultiWorkerMirroredStrategy cluster described by `TF_CONFIG`.
 
 Importing this package sets `TF_USE_LEGACY_KERAS=1` before TensorFlow is imported:
@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The model directory's file names, re-exported: a trained model's contract with its users.
 from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, MODEL_FILE
-from landmarks.train.config import (
+from landmarks.train.recipe import (
     PROFILES,
     STAGES,
     TrainConfig,

@@ -17,7 +17,7 @@ from typing import Any
 
 import landmarks.train  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from landmarks.errors import LandmarksError
-from landmarks.train.config import PROFILES, STAGES, parse_overrides, resolve_config
+from landmarks.train.recipe import PROFILES, STAGES, parse_overrides, resolve_config
 from landmarks.train.tf_config import (
     EXIT_BAD_INPUT,
     EXIT_ERROR,

@@ -21,7 +21,7 @@ import tf_keras as keras
 from landmarks import storage
 from landmarks.artifacts import MODEL_FILE
 from landmarks.errors import InputError, LandmarksError
-from landmarks.train.config import TrainConfig
+from landmarks.train.recipe import TrainConfig
 
 log = logging.getLogger(__name__)
 

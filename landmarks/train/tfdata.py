@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from landmarks.errors import InputError
 from landmarks.train.augment import RandomAffine
-from landmarks.train.config import TrainConfig
+from landmarks.train.recipe import TrainConfig
 
 log = logging.getLogger(__name__)
 

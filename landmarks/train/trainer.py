@@ -21,8 +21,8 @@ from typing import Any
 from landmarks import storage
 from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, LABEL_MAP, MODEL_FILE
 from landmarks.errors import InputError
-from landmarks.train.config import TrainConfig
 from landmarks.train.data import SplitData, load_split, stage_locally
+from landmarks.train.recipe import TrainConfig
 from landmarks.train.tf_config import Replica, current_replica, make_strategy
 
 log = logging.getLogger(__name__)

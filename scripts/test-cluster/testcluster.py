@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Starts, checks and stops the local Kubernetes control plane for integration tests.
 
-    testcluster.py up          start everything (or say it is already up) and print the kubeconfig path
+    testcluster.py up          start everything (or say it is up) and print the kubeconfig path
     testcluster.py down        stop every process `up` started, by process id
     testcluster.py status      health of each component; exit 1 if any is unhealthy
     testcluster.py kubeconfig  print the admin kubeconfig path (exit 1 if the cluster is not up)

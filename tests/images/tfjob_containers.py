@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from landmarks.tfjob.local import tf_config
+from landmarks.tfjob.local_executor import tf_config
 from landmarks.tfjob.results import REPLICA_TYPES
 from landmarks.tfjob.spec import CONTAINER_NAME, DEFAULT_PORT, PORT_NAME, find_container
 from tests.images.containers import Container, ContainerRunner, docker

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from landmarks.tfjob.local import tf_config
+from landmarks.tfjob.local_executor import tf_config
 from landmarks.train.tf_config import Replica, parse_tf_config
 
 CLUSTER = {"chief": ["127.0.0.1:5000"], "worker": ["127.0.0.1:5001", "127.0.0.1:5002"]}

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import landmarks.train  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from landmarks.train.config import resolve_config
+from landmarks.train.recipe import resolve_config
 
 
 def _jpeg(width: int, height: int, mode: str = "RGB") -> bytes:

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from landmarks.errors import InputError
-from landmarks.train.config import (
+from landmarks.train.recipe import (
     PROFILES,
     STAGES,
     TrainConfig,
