@@ -27,7 +27,9 @@ def _as_labels(
     if isinstance(values, np.ndarray):
         arr = values
     else:
-        arr = np.asarray([NO_LABEL if v is None else v for v in values], dtype=np.int64)
+        # No dtype= here: it would truncate a float label (0.7 -> class 0) before the check.
+        listed = [NO_LABEL if v is None else v for v in values]
+        arr = np.asarray(listed) if listed else np.empty(0, dtype=np.int64)
     if arr.ndim != 1:
         raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):

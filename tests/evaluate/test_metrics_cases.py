@@ -161,3 +161,10 @@ def test_a_class_predicted_once_and_right_has_precision_one() -> None:
     # Class 0: predicted twice, right once; class 1: predicted once, right.
     assert scores.precision.tolist() == [0.5, 1.0]
     assert scores.recall.tolist() == [1.0, 0.5]
+
+
+@pytest.mark.parametrize("labels", [[0.7, 1], [0, 1.0], [True, 1.5]])
+def test_a_non_integer_label_in_a_list_is_refused_not_truncated(labels: list) -> None:
+    # 0.7 used to become class 0 and count as a correct prediction of class 0.
+    with pytest.raises(ValueError, match="true_labels must hold integer class indices"):
+        global_average_precision(labels, [0, 1], [0.9, 0.8])
