@@ -24,41 +24,29 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
-import pandas as pd
 from tqdm import tqdm
 
 from landmarks import storage
 from landmarks.artifacts import INGEST_LABELS, INGEST_MANIFEST, INGEST_SUMMARY
 from landmarks.config import USER_AGENT
-from landmarks.errors import InputError, LandmarksError
+from landmarks.errors import InputError
 from landmarks.ingest.fetch import Retrier
-from landmarks.ingest.images import MAX_PIXELS, CheckedImage, ImageRejected, check_image
+from landmarks.ingest.images import MAX_PIXELS
 from landmarks.ingest.manifest import (
-    IMAGES_DIR,
-    STATUS_DUPLICATE,
     STATUS_FAILED,
     STATUS_OK,
     STATUSES,
     Journal,
     Record,
-    id_from_image_rel,
     image_rel_path,
     reason_code,
     records_to_csv,
 )
 from landmarks.ingest.metadata import Metadata, read_labels, read_metadata
-from landmarks.ingest.sources import (
-    FetchError,
-    HttpSource,
-    ImagesDirSource,
-    fetch_gcs,
-    is_transient,
-)
+from landmarks.ingest.resume import existing_images, frame_columns, plan_jobs, resolve_duplicates
+from landmarks.ingest.worker import ImageWorker, SeenContent, WorkerSettings, iter_results
 
 log = logging.getLogger(__name__)
 
@@ -144,213 +132,6 @@ class IngestResult:
     labels: str | None = None
 
 
-class _Job(NamedTuple):  # a tuple: millions are built when planning a GLDv2-sized run
-    order: int
-    id: str
-    url: str
-    landmark_id: str
-    from_disk: bool  # an image file without a record: check it instead of fetching
-
-
-class _Seen:
-    """sha256 -> earliest row (file order) holding that content, shared by the workers.
-
-    A worker skips writing an image whose content an earlier row already holds; a later
-    row holding it is written and demoted when the run finishes, so the outcome does not
-    depend on which thread finished first.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._first: dict[str, int] = {}
-
-    def claim(self, sha256: str, order: int) -> bool:
-        """True if `order` is the earliest row seen with this content so far."""
-        with self._lock:
-            first = self._first.get(sha256)
-            if first is not None and first < order:
-                return False
-            self._first[sha256] = order
-            return True
-
-
-class _Worker:
-    def __init__(self, opts: IngestOptions, retrier: Retrier, seen: _Seen, wanted: list[str]):
-        self.opts = opts
-        self.retrier = retrier
-        self.seen = seen
-        self.http = HttpSource(
-            timeout=opts.timeout, user_agent=opts.user_agent, max_bytes=opts.max_bytes
-        )
-        self.images_dir = ImagesDirSource(opts.images_dir, wanted) if opts.images_dir else None
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _fetch(self, job: _Job) -> bytes:
-        if self.images_dir is not None:
-            return self.images_dir.fetch(job.id)
-        if job.url.startswith("gs://"):
-            return self.retrier.call(fetch_gcs, job.url)
-        return self.retrier.call(self.http.fetch, job.url)
-
-    def _claim(self, base: Record, checked: CheckedImage, rel: str, order: int) -> Record:
-        """`ok` at `rel`, or `duplicate` when an earlier row already holds this content."""
-        if not self.seen.claim(checked.sha256, order):
-            return base.with_status(
-                STATUS_DUPLICATE, sha256=checked.sha256, width=checked.width, height=checked.height
-            )
-        return base.with_status(
-            STATUS_OK, sha256=checked.sha256, width=checked.width, height=checked.height, path=rel
-        )
-
-    def __call__(self, job: _Job) -> Record:
-        base = Record(id=job.id, url=job.url, landmark_id=job.landmark_id, status=STATUS_FAILED)
-        rel = image_rel_path(job.id)
-        target = storage.join(self.opts.out, rel)
-        if job.from_disk:
-            try:
-                data = storage.read_bytes(target)
-                checked = check_image(
-                    data, min_size=self.opts.min_size, max_pixels=self.opts.max_pixels
-                )
-                if checked.converted:
-                    raise ImageRejected("not_stored_form", "not a file this stage writes")
-            except Exception as err:  # any doubt about the file means fetching it again
-                log.info("refetching %s: the file on disk is unusable (%s)", job.id, err)
-                storage.delete(target)
-            else:
-                # A duplicate's file goes when the run finishes (rows not kept lose their files).
-                return self._claim(base, checked, rel, job.order)
-        try:
-            data = self._fetch(job)
-            checked = check_image(
-                data, min_size=self.opts.min_size, max_pixels=self.opts.max_pixels
-            )
-        except (FetchError, ImageRejected) as err:
-            return base.with_status(STATUS_FAILED, reason=f"{err.code}: {err.detail}")
-        record = self._claim(base, checked, rel, job.order)
-        if record.status == STATUS_DUPLICATE:
-            return record
-        try:
-            storage.write_bytes(target, checked.data, content_type="image/jpeg")
-        except Exception as err:
-            # The output is unusable (disk full, no permission): stop the run, not the row.
-            raise LandmarksError(f"cannot write {target}: {err}") from err
-        return record
-
-
-def _existing_images(out: str) -> tuple[set[str], list[str]]:
-    """Ids with an image file under `OUT/images`, and leftovers of killed local writes."""
-    root = storage.join(out, IMAGES_DIR)
-    found: set[str] = set()
-    leftovers: list[str] = []
-    for rel in storage.list_files(root):
-        image_id = id_from_image_rel(rel)
-        if image_id is not None:
-            found.add(image_id)
-        elif rel.endswith(".part"):
-            leftovers.append(storage.join(root, rel))
-    return found, leftovers
-
-
-def _columns(frame: pd.DataFrame, *names: str) -> list[list[str]]:
-    # Plain lists: iterating pandas string columns element by element is ~5x slower.
-    return [frame[name].tolist() for name in names]
-
-
-def _plan(
-    metadata: Metadata, known: dict[str, Record], on_disk: set[str]
-) -> tuple[dict[str, Record], list[_Job]]:
-    """Split valid rows into records kept from earlier runs and jobs for this one."""
-    done: dict[str, Record] = {}
-    jobs: list[_Job] = []
-    rows = zip(*_columns(metadata.valid, "id", "url", "landmark_id"), strict=True)
-    for order, (image_id, url, landmark_id) in enumerate(rows):
-        prior = known.get(image_id)
-        if prior is not None and prior.url == url:
-            keep = (
-                (prior.status == STATUS_OK and image_id in on_disk)
-                or prior.status == STATUS_DUPLICATE
-                or (prior.status == STATUS_FAILED and not is_transient(reason_code(prior.reason)))
-            )
-            if keep:
-                # The label may have been corrected since; the image is the same.
-                done[image_id] = replace(prior, landmark_id=landmark_id)
-                continue
-        # A file on disk counts only if nothing says it came from another url.
-        trust_file = image_id in on_disk and (prior is None or prior.url == url)
-        jobs.append(_Job(order, image_id, url, landmark_id, from_disk=trust_file))
-    return done, jobs
-
-
-def _resolve_duplicates(
-    records: dict[str, Record], order: dict[str, int]
-) -> tuple[dict[str, Record], list[str]]:
-    """The first row in file order keeps each content; later ones become duplicates.
-
-    Returns the final records and the ids whose files must be deleted.
-    """
-    keeper: dict[str, str] = {}
-    for image_id, record in records.items():
-        if record.status != STATUS_OK:
-            continue
-        current = keeper.get(record.sha256)
-        if current is None or order[image_id] < order[current]:
-            keeper[record.sha256] = image_id
-    final: dict[str, Record] = {}
-    demoted: list[str] = []
-    for image_id, record in records.items():
-        if record.status == STATUS_OK and keeper[record.sha256] != image_id:
-            final[image_id] = record.with_status(
-                STATUS_DUPLICATE, duplicate_of=keeper[record.sha256], path=""
-            )
-            demoted.append(image_id)
-        elif record.status == STATUS_DUPLICATE:
-            holder = keeper.get(record.sha256)
-            if holder is None:
-                # Its twin was lost (deleted, or failed on a retry): fetch it again next run.
-                final[image_id] = record.with_status(
-                    STATUS_FAILED,
-                    reason="duplicate_lost: the image it duplicates is no longer kept",
-                    duplicate_of="",
-                    sha256="",
-                    width=None,
-                    height=None,
-                )
-            else:
-                final[image_id] = record.with_status(STATUS_DUPLICATE, duplicate_of=holder)
-        else:
-            final[image_id] = record
-    return final, demoted
-
-
-def _iter_results(
-    worker: _Worker, jobs: list[_Job], workers: int, stop: threading.Event
-) -> Iterator[Record]:
-    """Run jobs on a pool with a bounded number in flight; yield records as they finish."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
-    pending: set[Future[Record]] = set()
-    try:
-        queue = iter(jobs)
-        exhausted = False
-        while pending or not exhausted:
-            while not exhausted and len(pending) < 2 * workers:
-                job = next(queue, None)
-                if job is None:
-                    exhausted = True
-                else:
-                    pending.add(pool.submit(worker, job))
-            if not pending:
-                break
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield future.result()
-    finally:
-        stop.set()  # waiting retries give up; images in flight finish or are dropped
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def run_ingest(opts: IngestOptions) -> IngestResult:
     """Ingest every row of `opts.metadata` into `opts.out`; see the module docstring."""
     started = time.monotonic()
@@ -361,8 +142,8 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
         labels = read_labels(opts.labels, {int(v) for v in valid["landmark_id"].unique()})
 
     known = Journal.load(opts.out)
-    on_disk, leftovers = _existing_images(opts.out)
-    done, jobs = _plan(metadata, known, on_disk)
+    on_disk, leftovers = existing_images(opts.out)
+    done, jobs = plan_jobs(metadata, known, on_disk)
     log.info(
         "%s: %d rows, %d valid, %d done by earlier runs, %d to fetch, %d to check on disk",
         opts.metadata,
@@ -373,7 +154,7 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
         sum(j.from_disk for j in jobs),
     )
 
-    seen = _Seen()
+    seen = SeenContent()
     order = {image_id: i for i, image_id in enumerate(valid["id"].tolist())}
     for record in done.values():
         if record.status == STATUS_OK:
@@ -384,7 +165,16 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
         retries=opts.retries, backoff=opts.backoff, max_wait=opts.max_retry_wait, stop=stop
     )
     # Indexing images_dir may raise InputError: it comes before the first write.
-    worker = _Worker(opts, retrier, seen, [j.id for j in jobs])
+    settings = WorkerSettings(
+        out=opts.out,
+        min_size=opts.min_size,
+        max_pixels=opts.max_pixels,
+        timeout=opts.timeout,
+        user_agent=opts.user_agent,
+        max_bytes=opts.max_bytes,
+        images_dir=opts.images_dir,
+    )
+    worker = ImageWorker(settings, retrier, seen, [j.id for j in jobs])
     for leftover in leftovers:
         storage.delete(leftover)
     journal = Journal(opts.out, flush_seconds=opts.flush_seconds)
@@ -400,7 +190,7 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
         mininterval=0.5 if sys.stderr.isatty() else 10.0,
         dynamic_ncols=True,
     )
-    finished = _iter_results(worker, jobs, opts.workers, stop)
+    finished = iter_results(worker, jobs, opts.workers, stop)
     try:
         for record in finished:
             results[record.id] = record
@@ -419,7 +209,7 @@ def run_ingest(opts: IngestOptions) -> IngestResult:
         journal.flush()  # whatever happened, keep what finished
     fetch_seconds = time.monotonic() - fetch_started
 
-    records, demoted = _resolve_duplicates(results, order)
+    records, demoted = resolve_duplicates(results, order)
     manifest = _manifest_records(metadata, records)
     manifest_uri = storage.join(opts.out, INGEST_MANIFEST)
     storage.write_text(manifest_uri, records_to_csv(manifest), content_type="text/csv")
@@ -459,7 +249,7 @@ def _csv_line(*values: str) -> str:
 def _manifest_records(metadata: Metadata, records: dict[str, Record]) -> list[Record]:
     out = []
     for image_id, url, landmark_id, error in zip(
-        *_columns(metadata.rows, "id", "url", "landmark_id", "error"), strict=True
+        *frame_columns(metadata.rows, "id", "url", "landmark_id", "error"), strict=True
     ):
         if error:
             out.append(Record(image_id, url, landmark_id, STATUS_FAILED, reason=error))
