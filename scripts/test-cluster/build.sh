@@ -2,7 +2,8 @@
 # Builds the pinned binaries of the local test cluster with the machine's Go, once per machine.
 #
 #   usage: scripts/test-cluster/build.sh [COMPONENT...]
-#          COMPONENT: training-operator, etcd, kwok, kubernetes (default: all, in that order)
+#          COMPONENT: training-operator, etcd, kwok, kubernetes (default: these, in that order),
+#                     kubernetes-node (kubelet, kubeadm, kube-proxy, kubectl: for kind's node image)
 #
 # Each component lands in $LANDMARKS_CACHE/test-cluster/<component>-<version>/bin (the cache
 # defaults to ~/.cache/landmarks), with its build log and wall time beside it. A finished
@@ -38,10 +39,12 @@ export CGO_ENABLED=0
 declare -A VERSION=(
   [training-operator]="$TRAINING_OPERATOR_VERSION" [etcd]="$ETCD_VERSION"
   [kwok]="$KWOK_VERSION" [kubernetes]="$KUBERNETES_VERSION"
+  [kubernetes-node]="$KUBERNETES_VERSION"
 )
 declare -A BINARIES=(
   [training-operator]="training-operator.v1" [etcd]="etcd" [kwok]="kwok"
   [kubernetes]="kube-apiserver kube-controller-manager kube-scheduler"
+  [kubernetes-node]="kubelet kubeadm kube-proxy kubectl"
 )
 
 build_training_operator() { # $1: output bin dir
@@ -77,16 +80,16 @@ GO
   go build -mod=mod -v -trimpath -ldflags "-s -w" -o "$1/etcd" .
 }
 
-build_kubernetes() {
-  local src upstream_mod minor staging
-  src="$(dirname "$1")/src"
-  rm -rf "$src" && mkdir -p "$src" && cd "$src"
+# Generates, in the current folder, the wrapper module that builds Kubernetes' commands at
+# $KUBERNETES_VERSION ($1: the module's name; the remaining arguments: the commands it records).
+kubernetes_wrapper_module() {
+  local name="$1" upstream_mod staging cmd
+  shift
   upstream_mod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
     sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')"
   [[ -f "$upstream_mod" ]] || { log "no go.mod for k8s.io/kubernetes@$KUBERNETES_VERSION"; return 1; }
-  minor="$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
   staging="v0.${KUBERNETES_VERSION#v1.}"
-  go mod init landmarks.local/test-cluster/kubernetes
+  go mod init "$name"
   # The main module decides the language version and runtime defaults (godebug), so copy them.
   go mod edit -go="$(sed -n 's/^go \(.*\)$/\1/p' "$upstream_mod")"
   while read -r setting; do go mod edit -godebug="$setting"; done \
@@ -95,28 +98,39 @@ build_kubernetes() {
   while read -r mod; do go mod edit -replace="$mod=$mod@$staging"; done \
     < <(sed -n 's#^\s*\(k8s\.io/[^ ]*\) => \./staging/src/.*$#\1#p' "$upstream_mod")
   go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
-  cat >tools.go <<'GO'
-//go:build tools
+  {
+    printf '//go:build tools\n\n// Records the commands this module builds; never compiled.\n'
+    printf 'package tools\n\nimport (\n'
+    for cmd in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$cmd"; done
+    printf ')\n'
+  } >tools.go
+}
 
-// Records the commands this module builds; never compiled.
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-GO
+# Builds Kubernetes commands ($3...) into $1 from a fresh wrapper module $2 beside $1 (src/).
+build_kubernetes_commands() {
+  local out="$1" name="$2" src minor cmd pkgs=()
+  shift 2
+  src="$(dirname "$out")/src"
+  rm -rf "$src" && mkdir -p "$src" && cd "$src"
+  kubernetes_wrapper_module "landmarks.local/test-cluster/$name" "$@"
+  minor="$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
   # Without these the binaries report v0.0.0-master, which version-parsing clients reject.
   local pkg=k8s.io/component-base/version
   local ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1"
   ldflags+=" -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   ldflags+=" -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  # One invocation: the three commands share most packages, which then compile once.
-  go build -mod=mod -v -trimpath -ldflags "$ldflags" -o "$1/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  # One invocation: the commands share most packages, which then compile once.
+  go build -mod=mod -v -trimpath -ldflags "$ldflags" -o "$out/" "${pkgs[@]}"
+}
+
+build_kubernetes() {
+  build_kubernetes_commands "$1" kubernetes kube-apiserver kube-controller-manager kube-scheduler
+}
+
+# What a kind node runs (scripts/kind/): same module, same version, same flags.
+build_kubernetes_node() {
+  build_kubernetes_commands "$1" kubernetes-node kubelet kubeadm kube-proxy kubectl
 }
 
 # Prints a line a minute while a long build runs (go -v logs each package it compiles).
