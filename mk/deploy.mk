@@ -14,7 +14,7 @@ DEPLOY_ENV = PYTHON=$(abspath $(BIN))/python
 # Variables make may get on its command line; exported so the scripts see them.
 export ENV KUBE_CONTEXT RELEASE HELM_NAMESPACE HELM_EXTRA_ARGS GCP_PROJECT GCP_SERVICE_ACCOUNT \
   GCP_KEY_FILE TRAINING_OPERATOR KFP KFP_NAMESPACE KFP_HOST KFP_UI_HOST UPLOAD WAIT_TIMEOUT \
-  PURGE KIND_CLUSTER KIND_TEST_PARAMS KIND_TEST_TIMEOUT LANDMARKS_REGISTRY LANDMARKS_IMAGE_TAG \
+  PURGE KIND_CLUSTER KIND_CONFIG KIND_NODE_IMAGE KIND_TEST_PARAMS KIND_TEST_TIMEOUT LANDMARKS_REGISTRY LANDMARKS_IMAGE_TAG \
   ALLOW_DIRTY
 
 .PHONY: deploy-prereqs
@@ -30,8 +30,16 @@ undeploy: venv ## Remove what make deploy installed, and only that
 	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/undeploy.sh
 
 .PHONY: kind-up
-kind-up: venv ## kind cluster + CPU images loaded + KFP, operator and chart (needs Docker, kind)
+kind-up: venv ## kind cluster + CPU images loaded + operator and chart (KIND_NODE_IMAGE=... for an offline node image)
 	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh up
+
+.PHONY: kind-kfp
+kind-kfp: venv ## Install KFP on the kind cluster and upload the pipeline (a separate step from kind-up)
+	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh kfp
+
+.PHONY: kind-node-image
+kind-node-image: venv ## Build the kind node image offline (landmarks-kind/node:<k8s version>; needs Docker, Go)
+	@PYTHON=$(abspath $(BIN))/python scripts/kind/node-image.sh
 
 .PHONY: kind-test
 kind-test: venv ## Run the pipeline on the kind cluster (2-worker CPU TFJob) and wait for it

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The kind targets, for people with Docker: a laptop cluster shaped like GKE with a GPU pool
 # (manifests/kind-cluster.yaml; the "GPU" worker has no GPUs, so training runs on CPU).
-#   scripts/deploy/kind.sh up     cluster, CPU images built and loaded, KFP + operator + chart
+#   scripts/deploy/kind.sh up     cluster, CPU images built and loaded, operator + chart
+#   scripts/deploy/kind.sh kfp    install KFP there and upload the pipeline (a separate step)
 #   scripts/deploy/kind.sh test   run the pipeline there (2-worker CPU TFJob) and wait for it
 #   scripts/deploy/kind.sh down   delete the cluster
-# Settings: KIND_CLUSTER (default landmarks), KIND_TEST_PARAMS (pipeline arguments NAME=VALUE
-# ...), KIND_TEST_TIMEOUT (seconds), GCP_KEY_FILE (a key for gs:// data, optional).
+# Settings: KIND_CLUSTER (default landmarks), KIND_CONFIG (default manifests/kind-cluster.yaml),
+# KIND_NODE_IMAGE (a node image built offline by scripts/kind/node-image.sh, e.g.
+# landmarks-kind/node:v1.36.3; unset: the official kindest/node of KIND_CONFIG),
+# KIND_TEST_PARAMS (pipeline arguments NAME=VALUE ...), KIND_TEST_TIMEOUT (seconds),
+# GCP_KEY_FILE (a key for gs:// data, optional).
 set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,20 +23,54 @@ export LANDMARKS_TRAINER_VARIANT=cpu
 KFP_NAMESPACE="${KFP_NAMESPACE:-kubeflow}"
 TRAINING_NS="${TRAINING_NS:-landmarks-training}"
 
+KIND_CONFIG="${KIND_CONFIG:-$REPO_ROOT/manifests/kind-cluster.yaml}"
+
 cluster_exists() { kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; }
+
+# KIND_CONFIG for an offline node image ($1): every node runs it; kind's own CNI (kindnetd, not
+# in the image) is off, the image's static bridge network (scripts/kind/node/) serves pods;
+# the kubelet accepts a cgroup v1 host, where it otherwise restarts forever.
+offline_config() {
+  sed "s#^\(\s*image:\s*\).*#\1$1#" "$KIND_CONFIG"
+  cat <<YAML
+networking:
+  disableDefaultCNI: true
+kubeadmConfigPatches:
+  - |
+    kind: KubeletConfiguration
+    failCgroupV1: false
+YAML
+}
 
 up() {
   require docker kind kubectl helm git
   if cluster_exists; then
     log "kind cluster $KIND_CLUSTER exists: reusing it"
   else
-    log "creating kind cluster $KIND_CLUSTER (manifests/kind-cluster.yaml: control plane, default pool, GPU-pool look-alike)"
-    kind create cluster --name "$KIND_CLUSTER" --config "$REPO_ROOT/manifests/kind-cluster.yaml" --wait 180s
+    local config="$KIND_CONFIG"
+    if [[ -n "${KIND_NODE_IMAGE:-}" ]]; then
+      docker image inspect "$KIND_NODE_IMAGE" >/dev/null 2>&1 \
+        || die "no node image $KIND_NODE_IMAGE: build it with make kind-node-image"
+      config="$(mktemp)"
+      # shellcheck disable=SC2064 # expand now: config is local
+      trap "rm -f '$config'" RETURN
+      offline_config "$KIND_NODE_IMAGE" >"$config"
+    fi
+    log "creating kind cluster $KIND_CLUSTER ($KIND_CONFIG${KIND_NODE_IMAGE:+, node image $KIND_NODE_IMAGE})"
+    kind create cluster --name "$KIND_CLUSTER" --config "$config" --wait 180s
   fi
   # Built for this machine and loaded into the nodes: nothing is pushed. The tags are never
   # `latest`, so pods use the loaded images (IfNotPresent) instead of pulling.
   IMAGE_PLATFORM="" "$DEPLOY_DIR/images.sh" --kind-load "$KIND_CLUSTER" component trainer-cpu
-  KFP="${KFP:-install}" "$DEPLOY_DIR/deploy.sh"
+  # KFP is its own step (kind.sh kfp): without it there is no pipeline to upload yet.
+  KFP="${KFP:-skip}" UPLOAD="${UPLOAD:-0}" "$DEPLOY_DIR/deploy.sh"
+  log "KFP is not installed by kind-up: run make kind-kfp to install it and upload the pipeline"
+}
+
+kfp() {
+  require kubectl cluster
+  cluster_exists || die "no kind cluster $KIND_CLUSTER: run make kind-up first"
+  KFP=install "$DEPLOY_DIR/deploy.sh"
 }
 
 test_run() {
@@ -45,7 +83,7 @@ test_run() {
   local args=()
   for p in "${params[@]}"; do args+=(--param "$p"); done
   trap stop_port_forward EXIT
-  kfp_api_url || die "no KFP API on kind cluster $KIND_CLUSTER: run make kind-up (it installs KFP)"
+  kfp_api_url || die "no KFP API on kind cluster $KIND_CLUSTER: run make kind-kfp (it installs KFP)"
   log "uploading and running the pipeline on kind ($KIND_CLUSTER); TFJobs land in $TRAINING_NS"
   local rc=0
   (cd "$REPO_ROOT" && "$PYTHON" -m pipelines.upload --host "$KFP_API_URL" \
@@ -72,7 +110,8 @@ down() {
 
 case "${1:-}" in
   up) up ;;
+  kfp) kfp ;;
   test) test_run ;;
   down) down ;;
-  *) die "usage: $0 up|test|down" ;;
+  *) die "usage: $0 up|kfp|test|down" ;;
 esac
