@@ -106,6 +106,11 @@ down() {
   else
     log "no kind cluster $KIND_CLUSTER"
   fi
+  # kind keeps its Docker network for the next cluster; the last cluster's down removes it.
+  if [[ -z "$(kind get clusters 2>/dev/null)" ]] && docker network inspect kind >/dev/null 2>&1 \
+    && [[ "$(docker network inspect kind --format '{{len .Containers}}')" == 0 ]]; then
+    docker network rm kind >/dev/null && log "removed the kind Docker network (no cluster left)"
+  fi
 }
 
 case "${1:-}" in
