@@ -50,7 +50,7 @@ find_k8s_tool() {
 hint() {
   case "$1" in
     docker) echo "install Docker Engine or Docker Desktop (https://docs.docker.com/get-docker/); kind and make images need it" ;;
-    kind) echo "install kind v0.31.0 or later (go install sigs.k8s.io/kind@v0.31.0, or a release binary); manifests/kind-cluster.yaml is written for it" ;;
+    kind) echo "install kind v0.31.0 or later (go install sigs.k8s.io/kind@v0.31.0, or a release binary), or build the pinned one: export PATH=\"\$(scripts/kind/build.sh --bin kind):\$PATH\" after scripts/kind/build.sh kind; manifests/kind-cluster.yaml is written for it" ;;
     kubectl) echo "install kubectl 1.30 or later (https://kubernetes.io/docs/tasks/tools/), or put scripts/k8s-tools.sh's on PATH: export PATH=\"\$(scripts/k8s-tools.sh):\$PATH\"" ;;
     helm) echo "install helm 3.14 or later, v4 works too (https://helm.sh/docs/intro/install/), or put scripts/k8s-tools.sh's on PATH" ;;
     git) echo "install git: kubectl fetches the pinned upstream overlays in manifests/ with it" ;;
