@@ -13,6 +13,20 @@ Exit status 1 when a module scores below --min-score.
     python scripts/mutation.py              # run mutmut, then report
     python scripts/mutation.py --report     # report the last run only
     python scripts/mutation.py --survivors  # also list each surviving mutant
+
+Survivors of the last full run, each judged equivalent (no input can tell it apart):
+- metrics `_as_labels` 22/24/25: `astype(copy=...)` changed or dropped; same values.
+- metrics `global_average_precision` 51, `top_k_indices` 24: `kind="STABLE"`; numpy reads
+  sort kinds case-insensitively. `top_k_indices` 19: `axis=1` dropped; -1 is 1 for the 2-D
+  input it enforces.
+- metrics `precision_recall` 41-44: `np.errstate(...)` changed; `np.maximum(x, 1)` already
+  keeps every denominator at 1 or more.
+- plan `allocate` 54: `-= 2`; the refill loop after it gives the extra one back.
+- plan `plan_split` 14 and 60: `>=` for `>` at exactly top_k / max_per_class; the same set
+  is kept and nothing is counted as dropped.
+- tf_config `parse_tf_config` 66: the default "WORKER" is lower-cased on the same line.
+- results `job_succeeded` 1 (the default policy string) and 17/19 (`.get(..., None)`): only
+  "AllWorkers" changes the rule, and `None` and `[]` are treated alike on the next line.
 """
 
 from __future__ import annotations
