@@ -24,7 +24,6 @@ from tests.charts.helm import (
     replica_pods,
     training_defaults,
 )
-from tests.charts.pss import restricted_violations
 
 
 def test_gke_profile_sends_workers_to_the_gpu_pool_with_one_gpu(helm: Helm) -> None:
@@ -104,10 +103,11 @@ def test_the_launchers_replica_pods_are_valid_pods(helm: Helm, profile: str) -> 
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_the_launchers_replica_pods_pass_restricted_pss(helm: Helm, profile: str) -> None:
+def test_the_launchers_replica_pods_carry_the_restricted_fields(helm: Helm, profile: str) -> None:
+    # Whether the restricted namespace admits them is the API server's call:
+    # tests/integration/test_pod_security.py.
     objects = helm.template(profile)
-    for rtype, pod in replica_pods(launched_job(objects)).items():
-        assert restricted_violations(pod) == [], rtype
+    for pod in replica_pods(launched_job(objects)).values():
         # The chart's service account, not the namespace's default one.
         assert pod["spec"]["serviceAccountName"] == training_defaults(objects)["serviceAccountName"]
     # The fields the restricted profile requires, stated rather than inferred.
@@ -117,34 +117,6 @@ def test_the_launchers_replica_pods_pass_restricted_pss(helm: Helm, profile: str
     container = defaults["container"]["securityContext"]
     assert container["allowPrivilegeEscalation"] is False
     assert container["capabilities"]["drop"] == ["ALL"]
-
-
-def test_pss_check_reports_each_broken_rule() -> None:
-    # The check above is only worth something if it can fail.
-    pod = {
-        "spec": {
-            "hostNetwork": True,
-            "volumes": [{"name": "host", "hostPath": {"path": "/"}}],
-            "containers": [
-                {
-                    "name": "tensorflow",
-                    "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
-                }
-            ],
-        }
-    }
-    found = "\n".join(restricted_violations(pod))
-    for rule in (
-        "hostNetwork",
-        "hostPath",
-        "privileged",
-        "allowPrivilegeEscalation",
-        "drop: must include ALL",
-        "only NET_BIND_SERVICE",
-        "runAsNonRoot",
-        "seccompProfile",
-    ):
-        assert rule in found
 
 
 def test_read_only_root_gets_a_writable_scratch_dir(helm: Helm) -> None:
