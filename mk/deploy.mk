@@ -1,7 +1,8 @@
 # Deploying to a Kubernetes cluster (scripts/deploy/). Settings come from the environment,
 # `make VAR=value` or ./env.sh (copy scripts/deploy/env.sh.example); the main ones:
 #   ENV=gke|kind  KUBE_CONTEXT  GCP_PROJECT  GCP_SERVICE_ACCOUNT  GCP_KEY_FILE
-#   TRAINING_OPERATOR=install|skip  KFP=install|skip  KFP_HOST  KFP_UI_HOST
+#   TRAINING_OPERATOR=install|offline|skip  KFP=install|skip  KFP_HOST  KFP_UI_HOST
+#   (offline: the operator image built here and the overlay from the Go module cache)
 # Prerequisites: kubectl and helm (PATH, else the pinned ones of scripts/k8s-tools.sh), git
 # (kubectl fetches the pinned upstream overlays with it), network to github.com for those,
 # and a reachable cluster. The kind targets also need Docker and kind v0.31+.
@@ -44,6 +45,17 @@ kind-node-image: venv ## Build the kind node image offline (landmarks-kind/node:
 .PHONY: kind-test
 kind-test: venv ## Run the pipeline on the kind cluster (2-worker CPU TFJob) and wait for it
 	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh test
+
+.PHONY: kind-operator-image
+kind-operator-image: ## Build the training-operator image offline (landmarks-kind/training-operator:<version>; needs Docker, Go)
+	@scripts/kind/training-operator.sh image
+
+# The tests/kind suite on an existing cluster (e.g. make kind-up KIND_NODE_IMAGE=...
+# TRAINING_OPERATOR=offline); LANDMARKS_KIND_TRAINER_IMAGE names a trainer-cpu image loaded there.
+.PHONY: kind-test-real
+kind-test-real: venv ## Run tests/kind (offline node image, operator, 2-worker TFJob) on kind cluster KIND_CLUSTER
+	@PATH="$$(scripts/k8s-tools.sh):$$PATH" LANDMARKS_KIND_CLUSTER=$(or $(KIND_CLUSTER),landmarks) \
+	  $(BIN)/python -m pytest tests/kind $(PYTEST_ARGS)
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster

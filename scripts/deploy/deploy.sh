@@ -29,7 +29,7 @@ if [[ ! -f "$values_file" ]]; then
   done
   die "ENV=$ENV has no values profile $values_file; choose one of: $profiles"
 fi
-case "$TRAINING_OPERATOR" in install | skip) ;; *) die "TRAINING_OPERATOR=$TRAINING_OPERATOR: expected install or skip" ;; esac
+case "$TRAINING_OPERATOR" in install | offline | skip) ;; *) die "TRAINING_OPERATOR=$TRAINING_OPERATOR: expected install, offline or skip" ;; esac
 case "$KFP" in install | skip) ;; *) die "KFP=$KFP: expected install or skip" ;; esac
 helm_args=(-f "$values_file")
 if [[ "$ENV" == gke ]]; then
@@ -78,7 +78,7 @@ state_set() {
 
 # The operator's overlay (and KFP's) create namespace kubeflow; undeploy deletes it only if
 # deploy created it.
-if [[ "$TRAINING_OPERATOR" == install || "$KFP" == install ]]; then
+if [[ "$TRAINING_OPERATOR" != skip || "$KFP" == install ]]; then
   kube get namespace kubeflow >/dev/null 2>&1 || state_set kubeflowNamespace
 fi
 
@@ -91,6 +91,15 @@ if [[ "$TRAINING_OPERATOR" == install ]]; then
   if ! kube -n kubeflow rollout status deployment/training-operator --timeout="$WAIT_TIMEOUT"; then
     diagnose kubeflow
     die "the training-operator did not become ready within $WAIT_TIMEOUT (pods and events above)"
+  fi
+elif [[ "$TRAINING_OPERATOR" == offline ]]; then
+  # No GitHub, no registry: the module cache's overlay and an image built here, which the
+  # cluster must already hold (kind.sh up loads it).
+  kube get crd tfjobs.kubeflow.org >/dev/null 2>&1 || state_set trainingOperator
+  log "applying the training-operator offline (scripts/kind/training-operator.sh install)"
+  if ! KUBE_CONTEXT="${KUBE_CONTEXT:-}" "$REPO_ROOT/scripts/kind/training-operator.sh" install; then
+    diagnose kubeflow
+    die "the offline training-operator did not become ready (pods and events above)"
   fi
 else
   kube get crd tfjobs.kubeflow.org >/dev/null 2>&1 \

@@ -9,7 +9,8 @@
 # KIND_NODE_IMAGE (a node image built offline by scripts/kind/node-image.sh, e.g.
 # landmarks-kind/node:v1.36.3; unset: the official kindest/node of KIND_CONFIG),
 # KIND_TEST_PARAMS (pipeline arguments NAME=VALUE ...), KIND_TEST_TIMEOUT (seconds),
-# GCP_KEY_FILE (a key for gs:// data, optional).
+# GCP_KEY_FILE (a key for gs:// data, optional), TRAINING_OPERATOR=offline (the operator image
+# built here and the pinned overlay from the Go module cache: scripts/kind/training-operator.sh).
 set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -62,6 +63,10 @@ up() {
   # Built for this machine and loaded into the nodes: nothing is pushed. The tags are never
   # `latest`, so pods use the loaded images (IfNotPresent) instead of pulling.
   IMAGE_PLATFORM="" "$DEPLOY_DIR/images.sh" --kind-load "$KIND_CLUSTER" component trainer-cpu
+  if [[ "${TRAINING_OPERATOR:-}" == offline ]]; then
+    # The operator image built here from the pinned release (no registry holds it).
+    kind load docker-image --name "$KIND_CLUSTER" "$("$REPO_ROOT/scripts/kind/training-operator.sh" image)"
+  fi
   # KFP is its own step (kind.sh kfp): without it there is no pipeline to upload yet.
   KFP="${KFP:-skip}" UPLOAD="${UPLOAD:-0}" "$DEPLOY_DIR/deploy.sh"
   log "KFP is not installed by kind-up: run make kind-kfp to install it and upload the pipeline"
