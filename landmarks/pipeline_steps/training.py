@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from landmarks import storage
+from landmarks.artifacts import HISTORY_FILE
 from landmarks.errors import InputError, LandmarksError
 from landmarks.tfjob import training_job
 from landmarks.tfjob.local_executor import run_local
@@ -240,29 +241,10 @@ def pipeline_step(
     )
 
 
-def train_for_pipeline(
-    *,
-    stage: str,
-    splits_path: str,
-    splits_uri: str,
-    model_path: str,
-    model_uri: str,
-    executor: str,
-    task_name: str,
-    workers: int,
-    profile: str = "",
-    epochs: int = 0,
-    weights: str = "",
-    timeout_s: float = 0,
-    run_id: str = "",
-    kfp_task: str = "",
-    image: str = "",
-    namespace: str = "",
-    task_config: Any = None,
-    gpus_per_worker: int = GPUS_NOT_SET,
-    node_selector: str = NODE_SELECTOR_NOT_SET,
-) -> dict[str, float]:
+def train_for_pipeline(*, model_path: str, model_uri: str, **params: Any) -> dict[str, float]:
     """The body of a KFP training component; returns the final epoch's metrics.
+
+    `params` are `pipeline_step`'s.
 
     Locally the artifacts' paths are real directories and the replicas write there. On
     a cluster the replicas run in other pods, so they read and write the artifacts' URIs
@@ -273,29 +255,7 @@ def train_for_pipeline(
     `gpus_per_worker` and `node_selector`, the run's parameters, go over it (-1 / "": the
     task config's or the chart's; `landmarks.tfjob.placement` gives the order).
     """
-    from landmarks.train import HISTORY_FILE
-
-    step = pipeline_step(
-        stage=stage,
-        splits_path=splits_path,
-        splits_uri=splits_uri,
-        model_path=model_path,
-        model_uri=model_uri,
-        executor=executor,
-        task_name=task_name,
-        workers=workers,
-        profile=profile,
-        epochs=epochs,
-        weights=weights,
-        timeout_s=timeout_s,
-        run_id=run_id,
-        kfp_task=kfp_task,
-        image=image,
-        namespace=namespace,
-        task_config=task_config,
-        gpus_per_worker=gpus_per_worker,
-        node_selector=node_selector,
-    )
+    step = pipeline_step(model_path=model_path, model_uri=model_uri, **params)
     run_training_step(step)
     if step.executor != "local":
         storage.download_tree(model_uri, model_path)
