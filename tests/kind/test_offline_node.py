@@ -11,23 +11,18 @@ LANDMARKS_KIND_TRAINER_IMAGE names a trainer-cpu image already loaded into it
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.kind.conftest import REPO, TRAINER_ENV, get_json, kubectl
 from tests.support.kube import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-CLUSTER_ENV = "LANDMARKS_KIND_CLUSTER"
-TRAINER_ENV = "LANDMARKS_KIND_TRAINER_IMAGE"
 NODE_IMAGE_REPO = "landmarks-kind/node"
 
 
@@ -39,36 +34,6 @@ def _pins() -> dict[str, str]:
                 key, _, value = line.partition("=")
                 pins[key.strip()] = value.strip()
     return pins
-
-
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    name = os.environ.get(CLUSTER_ENV)
-    if not name:
-        pytest.skip(
-            f"{CLUSTER_ENV} is not set: name a kind cluster made from the offline node image"
-        )
-    for tool in ("kubectl", "docker"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not on PATH")
-    return name
-
-
-def kubectl(cluster: str, *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(
-        ["kubectl", "--context", f"kind-{cluster}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}"
-    return proc.stdout
-
-
-def get_json(cluster: str, *args: str) -> Any:
-    return json.loads(kubectl(cluster, "get", *args, "-o", "json"))
 
 
 @pytest.fixture(scope="module")

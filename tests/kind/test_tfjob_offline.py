@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,26 +31,11 @@ from landmarks.artifacts import CONFIG_FILE, HISTORY_FILE, MODEL_FILE
 from landmarks.tfjob.local_executor import tf_config
 from landmarks.tfjob.spec import find_container, training_job
 from landmarks.train.recipe import PROFILES
+from tests.kind.conftest import REPO, TRAINER_ENV, get_json, kubectl
 
-REPO = Path(__file__).resolve().parents[2]
-CLUSTER_ENV = "LANDMARKS_KIND_CLUSTER"
-TRAINER_ENV = "LANDMARKS_KIND_TRAINER_IMAGE"
 OPERATOR_SCRIPT = REPO / "scripts/kind/training-operator.sh"
 NODE_DIR = "/var/lib/landmarks-kind-test"
 JOB_TIMEOUT_S = 900
-
-
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    name = os.environ.get(CLUSTER_ENV)
-    if not name:
-        pytest.skip(
-            f"{CLUSTER_ENV} is not set: name a kind cluster made from the offline node image"
-        )
-    for tool in ("kubectl", "docker"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not on PATH")
-    return name
 
 
 def run(*argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> str:
@@ -60,23 +44,6 @@ def run(*argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> 
     )
     assert proc.returncode == 0, f"{' '.join(argv)} failed: {proc.stderr.strip()[-2000:]}"
     return proc.stdout
-
-
-def kubectl(cluster: str, *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(
-        ["kubectl", "--context", f"kind-{cluster}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}"
-    return proc.stdout
-
-
-def get_json(cluster: str, *args: str) -> Any:
-    return json.loads(kubectl(cluster, "get", *args, "-o", "json"))
 
 
 def node_containers(cluster: str) -> list[str]:
