@@ -16,7 +16,7 @@ DEPLOY_ENV = PYTHON=$(abspath $(BIN))/python
 export ENV KUBE_CONTEXT RELEASE HELM_NAMESPACE HELM_EXTRA_ARGS GCP_PROJECT GCP_SERVICE_ACCOUNT \
   GCP_KEY_FILE TRAINING_OPERATOR KFP KFP_NAMESPACE KFP_HOST KFP_UI_HOST UPLOAD WAIT_TIMEOUT \
   PURGE KIND_CLUSTER KIND_CONFIG KIND_NODE_IMAGE KIND_TEST_PARAMS KIND_TEST_TIMEOUT LANDMARKS_REGISTRY LANDMARKS_IMAGE_TAG \
-  ALLOW_DIRTY
+  ALLOW_DIRTY KEEP ARTIFACT_STORE BASE_IMAGES
 
 .PHONY: deploy-prereqs
 deploy-prereqs: ## Check the tools and the cluster that make deploy needs
@@ -43,8 +43,12 @@ kind-node-image: venv ## Build the kind node image offline (landmarks-kind/node:
 	@PYTHON=$(abspath $(BIN))/python scripts/kind/node-image.sh
 
 .PHONY: kind-test
-kind-test: venv ## Run the pipeline on the kind cluster (2-worker CPU TFJob) and wait for it
-	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh test
+kind-test: venv ## The kind suite on real pods (tests/kind): kind-up unless up, the tests, kind-down unless it was up
+	@$(DEPLOY_ENV) PYTEST_ARGS="$(PYTEST_ARGS)" $(DEPLOY_SCRIPTS)/kind.sh test
+
+.PHONY: kind-run
+kind-run: venv ## Run the pipeline on the kind cluster through KFP (make kind-kfp first) and wait for it
+	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh run
 
 .PHONY: kind-operator-image
 kind-operator-image: ## Build the training-operator image offline (landmarks-kind/training-operator:<version>; needs Docker, Go)

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The kind targets, for people with Docker: a laptop cluster shaped like GKE with a GPU pool
 # (manifests/kind-cluster.yaml; the "GPU" worker has no GPUs, so training runs on CPU).
-#   scripts/deploy/kind.sh up     cluster, CPU images built and loaded, operator + chart
+#   scripts/deploy/kind.sh up     cluster, CPU images built and loaded, artifact store, operator + chart
+#   scripts/deploy/kind.sh test   the kind suite (tests/kind) on real pods: up first unless the
+#                                 cluster exists, down after unless it did (KEEP=1 keeps it)
 #   scripts/deploy/kind.sh kfp    install KFP there and upload the pipeline (a separate step)
-#   scripts/deploy/kind.sh test   run the pipeline there (2-worker CPU TFJob) and wait for it
+#   scripts/deploy/kind.sh run    run the pipeline there through KFP (2-worker CPU TFJob), wait
 #   scripts/deploy/kind.sh down   delete the cluster
 # Settings: KIND_CLUSTER (default landmarks), KIND_CONFIG (default manifests/kind-cluster.yaml),
 # KIND_NODE_IMAGE (a node image built offline by scripts/kind/node-image.sh, e.g.
 # landmarks-kind/node:v1.36.3; unset: the official kindest/node of KIND_CONFIG),
 # KIND_TEST_PARAMS (pipeline arguments NAME=VALUE ...), KIND_TEST_TIMEOUT (seconds),
 # GCP_KEY_FILE (a key for gs:// data, optional), TRAINING_OPERATOR=offline (the operator image
-# built here and the pinned overlay from the Go module cache: scripts/kind/training-operator.sh).
+# built here and the pinned overlay from the Go module cache: scripts/kind/training-operator.sh),
+# ARTIFACT_STORE=seaweedfs|skip (default seaweedfs: KFP's store, as KFP lays it out, until KFP
+# itself is installed: scripts/kind/artifact-store.sh).
 set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -67,6 +71,11 @@ up() {
     # The operator image built here from the pinned release (no registry holds it).
     kind load docker-image --name "$KIND_CLUSTER" "$("$REPO_ROOT/scripts/kind/training-operator.sh" image)"
   fi
+  if [[ "${ARTIFACT_STORE:-seaweedfs}" == seaweedfs ]]; then
+    # Before deploy.sh: it copies the store's Secret into the training namespace.
+    kind load docker-image --name "$KIND_CLUSTER" "$("$REPO_ROOT/scripts/kind/artifact-store.sh" image)"
+    KFP_NAMESPACE="$KFP_NAMESPACE" "$REPO_ROOT/scripts/kind/artifact-store.sh" install
+  fi
   # KFP is its own step (kind.sh kfp): without it there is no pipeline to upload yet.
   KFP="${KFP:-skip}" UPLOAD="${UPLOAD:-0}" "$DEPLOY_DIR/deploy.sh"
   log "KFP is not installed by kind-up: run make kind-kfp to install it and upload the pipeline"
@@ -78,7 +87,37 @@ kfp() {
   KFP=install "$DEPLOY_DIR/deploy.sh"
 }
 
-test_run() {
+# The kind suite: what tests/kind proves on real pods (see its conftest for the variables).
+suite() {
+  require docker kind kubectl
+  local started was_up="" rc=0
+  started=$(date +%s)
+  cluster_exists && was_up=1
+  up
+  local trainer component pytest_args=() nodes=()
+  trainer="$(config image trainer-cpu)" || die "cannot resolve the image references (see above)"
+  component="$(config image component)" || die "cannot resolve the image references (see above)"
+  read -r -a pytest_args <<<"${PYTEST_ARGS:-}"
+  log "running tests/kind on kind cluster $KIND_CLUSTER"
+  (cd "$REPO_ROOT" && LANDMARKS_KIND_CLUSTER="$KIND_CLUSTER" LANDMARKS_KIND_TRAINER_IMAGE="$trainer" \
+    LANDMARKS_KIND_COMPONENT_IMAGE="$component" TRAINING_NS="$TRAINING_NS" \
+    KFP_NAMESPACE="$KFP_NAMESPACE" "$PYTHON" -m pytest tests/kind "${pytest_args[@]}") || rc=$?
+  log "memory of the cluster's node containers:"
+  mapfile -t nodes < <(docker ps -q --filter "label=io.x-k8s.kind.cluster=$KIND_CLUSTER")
+  ((${#nodes[@]})) && docker stats --no-stream --format '  {{.Name}} {{.MemUsage}}' "${nodes[@]}"
+  if ((rc != 0)); then
+    diagnose "$TRAINING_NS"
+  fi
+  if [[ -n "$was_up" || "${KEEP:-0}" == 1 ]]; then
+    log "kind cluster $KIND_CLUSTER left running (it was up before, or KEEP=1)"
+  else
+    down
+  fi
+  log "kind-test finished in $(($(date +%s) - started))s (exit $rc)"
+  return "$rc"
+}
+
+pipeline_run() {
   require kubectl cluster
   cluster_exists || die "no kind cluster $KIND_CLUSTER: run make kind-up first"
   local params=() p
@@ -92,16 +131,16 @@ test_run() {
   log "uploading and running the pipeline on kind ($KIND_CLUSTER); TFJobs land in $TRAINING_NS"
   local rc=0
   (cd "$REPO_ROOT" && "$PYTHON" -m pipelines.upload --host "$KFP_API_URL" \
-    --ui-host "${KFP_UI_HOST:-http://localhost:8080}" --experiment kind-test \
+    --ui-host "${KFP_UI_HOST:-http://localhost:8080}" --experiment kind-run \
     --run --wait "${KIND_TEST_TIMEOUT:-3600}" --poll 10 "${args[@]}") || rc=$?
   log "TFJobs in $TRAINING_NS:"
   kube -n "$TRAINING_NS" get tfjobs -o wide 2>/dev/null || true
   if ((rc != 0)); then
     diagnose "$TRAINING_NS"
     diagnose "$KFP_NAMESPACE"
-    die "kind-test failed (exit $rc): run state, pods and events above"
+    die "kind-run failed (exit $rc): run state, pods and events above"
   fi
-  log "kind-test passed"
+  log "kind-run passed"
 }
 
 down() {
@@ -121,7 +160,8 @@ down() {
 case "${1:-}" in
   up) up ;;
   kfp) kfp ;;
-  test) test_run ;;
+  test) suite ;;
+  run) pipeline_run ;;
   down) down ;;
-  *) die "usage: $0 up|kfp|test|down" ;;
+  *) die "usage: $0 up|test|kfp|run|down" ;;
 esac

@@ -117,13 +117,13 @@ def test_kind_up_names_docker_and_kind_when_both_are_missing(tmp_path: Path) -> 
     assert "missing: kind not found on PATH" in proc.stderr
 
 
-def test_kind_test_without_the_kind_cluster_points_at_kind_up(
+def test_kind_run_without_the_kind_cluster_points_at_kind_up(
     tmp_path: Path, kubectl_bin: Path
 ) -> None:
     config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", context="gke-prod")
     proc = run_script(
         "kind.sh",
-        "test",
+        "run",
         path_dir=tool_dir(tmp_path, [kubectl_bin]),
         home=tmp_path,
         env={"KUBECONFIG": str(config)},
