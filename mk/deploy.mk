@@ -54,13 +54,6 @@ kind-run: venv ## Run the pipeline on the kind cluster through KFP (make kind-kf
 kind-operator-image: ## Build the training-operator image offline (landmarks-kind/training-operator:<version>; needs Docker, Go)
 	@scripts/kind/training-operator.sh image
 
-# The tests/kind suite on an existing cluster (e.g. make kind-up KIND_NODE_IMAGE=...
-# TRAINING_OPERATOR=offline); LANDMARKS_KIND_TRAINER_IMAGE names a trainer-cpu image loaded there.
-.PHONY: kind-test-real
-kind-test-real: venv ## Run tests/kind (offline node image, operator, 2-worker TFJob) on kind cluster KIND_CLUSTER
-	@PATH="$$(scripts/k8s-tools.sh):$$PATH" LANDMARKS_KIND_CLUSTER=$(or $(KIND_CLUSTER),landmarks) \
-	  $(BIN)/python -m pytest tests/kind $(PYTEST_ARGS)
-
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster
 	@$(DEPLOY_SCRIPTS)/kind.sh down

@@ -7,7 +7,8 @@
 #   scripts/deploy/kind.sh kfp    install KFP there and upload the pipeline (a separate step)
 #   scripts/deploy/kind.sh run    run the pipeline there through KFP (2-worker CPU TFJob), wait
 #   scripts/deploy/kind.sh down   delete the cluster
-# Settings: KIND_CLUSTER (default landmarks), KIND_CONFIG (default manifests/kind-cluster.yaml),
+# Settings: KIND_CLUSTER (default landmarks; test: landmarks-test), KIND_CONFIG (default
+# manifests/kind-cluster.yaml; test: scripts/kind/test-cluster.yaml),
 # KIND_NODE_IMAGE (a node image built offline by scripts/kind/node-image.sh, e.g.
 # landmarks-kind/node:v1.36.3; unset: the official kindest/node of KIND_CONFIG),
 # KIND_TEST_PARAMS (pipeline arguments NAME=VALUE ...), KIND_TEST_TIMEOUT (seconds),
@@ -20,6 +21,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env_file
 
+# The suite has its own one-node cluster (scripts/kind/test-cluster.yaml: KWOK fakes the GPU
+# pool), so it never runs on, or deletes, the cluster of kind-up.
+if [[ "${1:-}" == test ]]; then
+  KIND_CLUSTER="${KIND_CLUSTER:-landmarks-test}"
+  KIND_CONFIG="${KIND_CONFIG:-$REPO_ROOT/scripts/kind/test-cluster.yaml}"
+fi
 KIND_CLUSTER="${KIND_CLUSTER:-landmarks}"
 export KUBE_CONTEXT="kind-$KIND_CLUSTER"
 export ENV=kind
@@ -89,7 +96,7 @@ kfp() {
 
 # The kind suite: what tests/kind proves on real pods (see its conftest for the variables).
 suite() {
-  require docker kind kubectl
+  require docker kind kubectl helm
   local started was_up="" rc=0
   started=$(date +%s)
   cluster_exists && was_up=1
@@ -99,7 +106,8 @@ suite() {
   component="$(config image component)" || die "cannot resolve the image references (see above)"
   read -r -a pytest_args <<<"${PYTEST_ARGS:-}"
   log "running tests/kind on kind cluster $KIND_CLUSTER"
-  (cd "$REPO_ROOT" && LANDMARKS_KIND_CLUSTER="$KIND_CLUSTER" LANDMARKS_KIND_TRAINER_IMAGE="$trainer" \
+  # The tests call kubectl and helm by name: the ones this script checked.
+  (cd "$REPO_ROOT" && PATH="$(dirname "$KUBECTL_BIN"):$(dirname "$HELM_BIN"):$PATH" LANDMARKS_KIND_CLUSTER="$KIND_CLUSTER" LANDMARKS_KIND_TRAINER_IMAGE="$trainer" \
     LANDMARKS_KIND_COMPONENT_IMAGE="$component" TRAINING_NS="$TRAINING_NS" \
     KFP_NAMESPACE="$KFP_NAMESPACE" "$PYTHON" -m pytest tests/kind "${pytest_args[@]}") || rc=$?
   log "memory of the cluster's node containers:"
@@ -154,6 +162,14 @@ down() {
   if [[ -z "$(kind get clusters 2>/dev/null)" ]] && docker network inspect kind >/dev/null 2>&1 \
     && [[ "$(docker network inspect kind --format '{{len .Containers}}')" == 0 ]]; then
     docker network rm kind >/dev/null && log "removed the kind Docker network (no cluster left)"
+  fi
+  # What kind made for this cluster must be gone: node containers (and their volumes, which
+  # kind removes with them) and the kubeconfig context.
+  local left=()
+  mapfile -t left < <(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$KIND_CLUSTER")
+  ((${#left[@]} == 0)) || die "containers of kind cluster $KIND_CLUSTER are left: ${left[*]}"
+  if command -v kubectl >/dev/null && kubectl config get-contexts -o name 2>/dev/null | grep -qx "kind-$KIND_CLUSTER"; then
+    die "the kubeconfig context kind-$KIND_CLUSTER is left"
   fi
 }
 
