@@ -8,7 +8,8 @@ import logging
 import math
 import shutil
 import time
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import tf_keras as keras
@@ -16,6 +17,22 @@ import tf_keras as keras
 from landmarks import storage
 
 log = logging.getLogger(__name__)
+
+# TensorFlow's checkpoint state file: the name of the newest checkpoint in its directory.
+CHECKPOINT_STATE = "checkpoint"
+
+
+def push_order(paths: Iterable[str]) -> list[str]:
+    """The order in which `DirMirror.push` uploads `paths`, so that a replica killed in the
+    middle of a push leaves a remote copy that a restart can resume from.
+
+    A checkpoint state file goes up after everything else: sent before the checkpoint it
+    names, a kill in between would leave it pointing at data that is not there, and every
+    restart would fail restoring it. It also follows the history beside it: a history one
+    epoch ahead of the restored checkpoint loses that epoch's row to the one trained again,
+    a history one epoch behind would lose the row for good.
+    """
+    return sorted(paths, key=lambda rel: (PurePosixPath(rel).name == CHECKPOINT_STATE, rel))
 
 
 class DirMirror:
@@ -45,7 +62,7 @@ class DirMirror:
         if not self.is_remote:
             return
         present = set(self._local_files())
-        for rel in sorted(present):
+        for rel in push_order(present):
             stamp = self._stamp(rel)
             if self._sent.get(rel) != stamp:
                 storage.write_bytes(storage.join(self.remote, rel), (self.local / rel).read_bytes())
