@@ -26,6 +26,8 @@ load_env_file
 if [[ "${1:-}" == test ]]; then
   KIND_CLUSTER="${KIND_CLUSTER:-landmarks-test}"
   KIND_CONFIG="${KIND_CONFIG:-$REPO_ROOT/scripts/kind/test-cluster.yaml}"
+  HELM_EXTRA_ARGS="-f $REPO_ROOT/scripts/kind/test-values.yaml${HELM_EXTRA_ARGS:+ $HELM_EXTRA_ARGS}"
+  export HELM_EXTRA_ARGS
 fi
 KIND_CLUSTER="${KIND_CLUSTER:-landmarks}"
 export KUBE_CONTEXT="kind-$KIND_CLUSTER"
