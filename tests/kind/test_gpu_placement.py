@@ -249,7 +249,7 @@ def test_a_gpu_job_puts_one_worker_on_each_gpu_node(
     submitted: list[dict[str, Any]],
 ) -> None:
     job = launched_job(cluster, training_namespace, image=trainer_image, task="gpu-placement",
-                       workers=2, gpus_per_worker=1,
+                       workers=2, gpus_per_worker=1, node_selector=f"{POOL_LABEL}=gpu-pool",
                        task_config={"tolerations": [gpu_pool.toleration]})  # fmt: skip
     create(cluster, job)
     submitted.append(job)
@@ -261,7 +261,7 @@ def test_a_gpu_job_puts_one_worker_on_each_gpu_node(
     )
     for pod in pods:
         assert limits(pod)[GPU_RESOURCE] == "1"
-        assert pod["spec"]["nodeSelector"] == {POOL_LABEL: "gpu-pool"}  # the chart's pool
+        assert pod["spec"]["nodeSelector"] == {POOL_LABEL: "gpu-pool"}  # the run's pool
         assert pod["spec"]["tolerations"].count(GPU_TOLERATION) == 1, pod["spec"]["tolerations"]
         assert pod["spec"]["serviceAccountName"] == "landmarks-trainer"
 
@@ -283,20 +283,25 @@ def test_the_api_server_gives_a_gpu_pod_the_gpu_toleration_as_gke_does(
     assert GPU_TOLERATION in admitted["spec"]["tolerations"], admitted["spec"]["tolerations"]
 
 
-def test_a_job_without_parameters_goes_to_the_charts_gpu_pool(
+def test_a_job_without_parameters_goes_to_the_charts_pool(
     cluster: str,
     trainer_image: str,
     training_namespace: str,
     gpu_pool: GpuPool,
     submitted: list[dict[str, Any]],
 ) -> None:
+    # The suite's chart values (scripts/kind/test-values.yaml) name the default pool: the one
+    # real node. The job tolerates the fake nodes; only the chart's selector keeps it off them.
     job = launched_job(cluster, training_namespace, image=trainer_image, task="chart-placement",
-                       task_config={"tolerations": [gpu_pool.toleration]})  # fmt: skip
+                       task_config={"tolerations": [gpu_pool.toleration],
+                                    "resources": {"requests": {"cpu": "10m"}}})  # fmt: skip
     create(cluster, job)
     submitted.append(job)
 
     (pod,) = scheduled(cluster, job, 1)
-    assert pod["spec"]["nodeName"] in gpu_pool.nodes, describe(cluster, [pod])
+    delete_job(cluster, job)  # it would only start a trainer with no data
+    assert pod["spec"]["nodeSelector"] == {POOL_LABEL: "default-pool"}, pod["spec"]
+    assert pod["spec"]["nodeName"] == gpu_pool.real_node, describe(cluster, [pod])
     # The chart installed by make kind-up asks for no GPU (training.gpusPerWorker=0).
     assert GPU_RESOURCE not in limits(pod)
 
@@ -330,6 +335,7 @@ def test_a_pod_without_the_gpu_toleration_stays_off_the_gpu_pool(
     cluster: str, trainer_image: str, training_namespace: str, gpu_pool: GpuPool
 ) -> None:
     job = launched_job(cluster, training_namespace, image=trainer_image, task="no-toleration",
+                       node_selector=f"{POOL_LABEL}=gpu-pool",
                        task_config={"tolerations": [gpu_pool.toleration]})  # fmt: skip
     spec = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
     spec["tolerations"] = [gpu_pool.toleration]  # the chart's GPU toleration taken away
@@ -349,8 +355,8 @@ def test_a_pod_without_the_gpu_toleration_stays_off_the_gpu_pool(
     finally:
         kubectl(cluster, "delete", "pod", "-n", training_namespace, name, "--wait=false")
     # It tolerates this run's taint: what keeps it off both fake nodes is the GPU taint (the
-    # job of test_a_job_without_parameters_goes_to_the_charts_gpu_pool, which keeps the
-    # chart's toleration, lands there).
+    # GPU job of test_a_gpu_job_puts_one_worker_on_each_gpu_node, which keeps the chart's
+    # toleration, lands there); the real node is not in the pool it asks for.
     assert f"{len(gpu_pool.nodes)} node(s) had untolerated taint" in why["message"], why
 
 
