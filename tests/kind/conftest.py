@@ -210,3 +210,71 @@ def split_in_store(tiny_split: Path, run_root: str) -> str:
     uri = f"{run_root}/split"
     storage.upload_tree(tiny_split, uri)
     return uri
+
+
+# The chart's RoleBinding (charts/landmarks-platform/templates/rbac.yaml): its subject is the
+# service account KFP runs pipeline pods as, the TFJob launcher among them.
+LAUNCHER_BINDING = "landmarks-tfjob-launcher"
+CREATED_BY_LABEL = "landmarks.io/created-by"
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Where the launcher runs on the cluster: KFP's namespace and pipeline-runner account."""
+
+    namespace: str
+    service_account: str
+
+
+def _pods_running_as(cluster: str, runner: Runner) -> list[str]:
+    pods = get_json(cluster, "pods", "-n", runner.namespace)["items"]
+    return [
+        p["metadata"]["name"]
+        for p in pods
+        if p["spec"].get("serviceAccountName") == runner.service_account
+        and p["status"].get("phase") not in ("Succeeded", "Failed")
+    ]
+
+
+@pytest.fixture(scope="session")
+def pipeline_runner(cluster: str, training_namespace: str) -> Iterator[Runner]:
+    """The service account the chart grants the launcher's rights to, read from the chart's
+    RoleBinding (so a test runs as exactly what `make deploy` set up, with nothing extra).
+
+    KFP creates that account when it is installed; on a cluster without KFP (kind-up) the
+    session creates it, as KFP would, and deletes it afterwards unless it was applied since
+    (KFP installed meanwhile) or a pod of another session still runs as it.
+    """
+    binding = get_json(cluster, "rolebinding", "-n", training_namespace, LAUNCHER_BINDING)
+    accounts = [s for s in binding.get("subjects") or [] if s.get("kind") == "ServiceAccount"]
+    assert len(accounts) == 1, f"the chart's RoleBinding should name one account: {binding}"
+    runner = Runner(accounts[0]["namespace"], accounts[0]["name"])
+    context = ["kubectl", "--context", f"kind-{cluster}", "-n", runner.namespace]
+    found = subprocess.run(
+        [*context, "get", "serviceaccount", runner.service_account],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    created = False
+    if found.returncode != 0:
+        made = subprocess.run(
+            [*context, "create", "serviceaccount", runner.service_account],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        # Another session may have made it in between: then it is theirs.
+        assert made.returncode == 0 or "AlreadyExists" in made.stderr, made.stderr
+        created = made.returncode == 0
+        if created:
+            kubectl(cluster, "-n", runner.namespace, "label", "serviceaccount",
+                    runner.service_account, f"{CREATED_BY_LABEL}=kind-tests")  # fmt: skip
+    try:
+        yield runner
+    finally:
+        if created:
+            account = get_json(cluster, "serviceaccount", "-n", runner.namespace,
+                               runner.service_account)  # fmt: skip
+            applied = "kubectl.kubernetes.io/last-applied-configuration" in (
+                account["metadata"].get("annotations") or {}
+            )
+            if not applied and not _pods_running_as(cluster, runner):
+                kubectl(cluster, "-n", runner.namespace, "delete", "serviceaccount",
+                        runner.service_account, "--wait=false")  # fmt: skip
