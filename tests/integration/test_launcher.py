@@ -386,6 +386,8 @@ def test_an_unschedulable_replica_is_reported_at_once_and_fails_the_step_after_i
     assert said < 5, out.getvalue()  # in the launcher's log within seconds, not at the end
     assert "the job is stopped if this lasts 8s" in out.getvalue()
     assert "worker-0 stayed Pending for" in result.message
+    # An unscheduled pod has no "is on node" line: the verdict is where its name is.
+    assert f"pod {platform.namespace}/{name}-worker-0)" in result.message
     assert "didn't match Pod's node affinity/selector" in result.message
     assert "the TFJob was deleted" in result.message
     assert 8 <= result.seconds < 25, result.seconds
@@ -437,6 +439,7 @@ def test_a_container_that_cannot_start_is_reported_and_fails_the_step_sooner(
     assert (result.succeeded, result.reason) == (False, reason), out.getvalue()
     assert out.first(f"is not running: {reason}: container tensorflow: {message}") < 5
     assert "could not start its container for" in result.message
+    assert f"pod {platform.namespace}/{name}-worker-" in result.message
     assert message in result.message and "the TFJob was deleted" in result.message
     assert 5 <= result.seconds < 20, result.seconds  # the start-error bound, not pending's 60
     assert get_tfjob(custom, platform.namespace, name) is None

@@ -242,6 +242,7 @@ class ClusterTFJob:
                 )
             except ReplicaStuck as stuck:
                 self.delete()
+                pod = f"; pod {self.namespace}/{stuck.pod}" if stuck.pod else ""
                 if stuck.problem.start_error:
                     what = "could not start its container"
                 else:
@@ -251,7 +252,7 @@ class ClusterTFJob:
                     False,
                     stuck.problem.reason,
                     f"{stuck.label} {what} for {stuck.seconds:.0f}s (the launcher waits "
-                    f"{stuck.bound:g}s): {stuck.problem}; the TFJob was deleted",
+                    f"{stuck.bound:g}s{pod}): {stuck.problem}; the TFJob was deleted",
                     None,
                 )
             except BaseException as err:

@@ -70,9 +70,12 @@ def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
 class ReplicaStuck(Exception):
     """A replica stayed Pending, or could not start its container, past its bound."""
 
-    def __init__(self, label: str, problem: PodProblem, seconds: float, bound: float) -> None:
+    def __init__(
+        self, label: str, problem: PodProblem, seconds: float, bound: float, pod: str = ""
+    ) -> None:
         super().__init__(f"{label}: {problem.reason}")
         self.label = label
+        self.pod = pod  # the pod's name: what `kubectl describe pod` needs
         self.problem = problem
         self.seconds = seconds
         self.bound = bound

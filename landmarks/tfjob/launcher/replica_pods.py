@@ -32,6 +32,7 @@ from landmarks.tfjob.launcher.pod_problems import (
     pod_problem,
     waiting_problem,
 )
+from landmarks.tfjob.launcher.threads import start_helper
 from landmarks.tfjob.results import REPLICA_TYPES, TAIL_LINES, ReplicaOutcome
 from landmarks.tfjob.spec import CONTAINER_NAME
 
@@ -94,7 +95,7 @@ class ReplicaPods:
 
     def start(self) -> None:
         thread = threading.Thread(target=self._track, name="pods", daemon=True)
-        thread.start()
+        start_helper(thread)
         self._threads.append(thread)
 
     def stop(self, drain: float = 0.0) -> None:
@@ -162,7 +163,7 @@ class ReplicaPods:
                         name=f"log-{pod.metadata.name}",
                         daemon=True,
                     )
-                    thread.start()
+                    start_helper(thread)
                     self._threads.append(thread)
             self._stop.wait(self.poll_seconds)
 
@@ -195,7 +196,11 @@ class ReplicaPods:
             and now - record.start_error_since >= self.start_error_timeout
         ):
             stuck = ReplicaStuck(
-                record.label, problem, now - record.start_error_since, self.start_error_timeout
+                record.label,
+                problem,
+                now - record.start_error_since,
+                self.start_error_timeout,
+                pod=pod.metadata.name,
             )
         elif (
             record.pending_since is not None
@@ -204,7 +209,11 @@ class ReplicaPods:
         ):
             waiting = problem or waiting_problem(pod)
             stuck = ReplicaStuck(
-                record.label, waiting, now - record.pending_since, self.pending_timeout
+                record.label,
+                waiting,
+                now - record.pending_since,
+                self.pending_timeout,
+                pod=pod.metadata.name,
             )
         if stuck is not None and self.stuck is None:
             self.stuck = stuck
