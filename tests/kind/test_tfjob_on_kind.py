@@ -53,8 +53,6 @@ OPERATOR_SCRIPT = REPO / "scripts/kind/training-operator.sh"
 OPERATOR_LABEL = "control-plane=kubeflow-training-operator"
 OPERATOR_WEBHOOK = "validator.training-operator.kubeflow.org"
 JOB_LABEL = "training.kubeflow.org/job-name"
-# The cluster's one node (kind names it <cluster>-control-plane), labelled as a GKE pool.
-NODE_SELECTOR = "cloud.google.com/gke-nodepool=default-pool"
 # Minutes on two shared cores: start-up (TensorFlow import, the workers' rendezvous) is most.
 JOB_TIMEOUT_S = 300
 # The operator deletes what is left of a job past this, should the test die first.
@@ -91,6 +89,7 @@ def true_conditions(job: dict[str, Any]) -> list[str]:
 
 
 def node_container(cluster: str) -> str:
+    """The Docker container of the cluster's one real node (kind's naming)."""
     return f"{cluster}-control-plane"
 
 
@@ -109,11 +108,9 @@ def launched(
     # environ={}: the launcher runs in a pod, which reaches the store at its in-cluster
     # default; this process's LANDMARKS_MINIO_ENDPOINT is a port-forward on the host.
     manifest = with_object_store_env(spec_manifest, uris, environ={})
-    # A run's parameters: CPU replicas on the kind node (the chart's selector names a GPU
-    # pool this cluster lacks); over a task config whose requests fit 2 shared cores.
-    task_config = Placement(resources={"requests": {"cpu": "250m", "memory": "1Gi"}})
-    placement = Placement.from_parameters(gpus_per_worker=0, node_selector=NODE_SELECTOR)
-    placement = placement.over(task_config)
+    # A task config whose requests fit 2 shared cores; where the replicas run (the node
+    # pool, no GPU) is left to the chart, as a run that sets no placement parameter does.
+    placement = Placement(resources={"requests": {"cpu": "250m", "memory": "1Gi"}})
     return launch_manifest(
         manifest, namespace=namespace, defaults=defaults, placement=placement, owner=None
     )
@@ -210,6 +207,8 @@ def test_two_worker_tfjob_trains_stage1_through_the_store(
     for pod in pods.values():
         index = int(pod["metadata"]["labels"]["training.kubeflow.org/replica-index"])
         assert pod["spec"]["serviceAccountName"] == chart_defaults["serviceAccountName"]
+        assert pod["spec"]["nodeSelector"] == chart_defaults["nodeSelector"], pod["spec"]
+        assert pod["spec"]["nodeName"] == node_container(cluster), pod["spec"]["nodeName"]
         container = find_container({"template": {"spec": pod["spec"]}}, "Worker")
         env = {e["name"]: e for e in container.get("env", [])}
         given = json.loads(env["TF_CONFIG"]["value"])
