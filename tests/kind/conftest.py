@@ -30,8 +30,8 @@ CLUSTER_ENV = "LANDMARKS_KIND_CLUSTER"
 TRAINER_ENV = "LANDMARKS_KIND_TRAINER_IMAGE"
 COMPONENT_ENV = "LANDMARKS_KIND_COMPONENT_IMAGE"
 # Where `make deploy` (the chart) runs TFJobs, and where KFP keeps its artifact store.
-TRAINING_NAMESPACE = os.environ.get("TRAINING_NS", "landmarks-training")
-KFP_NAMESPACE = os.environ.get("KFP_NAMESPACE", "kubeflow")
+TRAINING_NAMESPACE = os.environ.get("TRAINING_NS") or "landmarks-training"
+KFP_NAMESPACE = os.environ.get("KFP_NAMESPACE") or "kubeflow"
 STORE_SECRET = "mlpipeline-minio-artifact"
 STORE_BUCKET = "mlpipeline"
 # The S3 endpoint pods use (landmarks.storage.s3's default for minio://).

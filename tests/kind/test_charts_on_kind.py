@@ -18,9 +18,9 @@ import yaml
 from tests.kind.conftest import REPO, get_json, run
 
 CHART = REPO / "charts/landmarks-platform"
-# scripts/deploy/deploy.sh's defaults, overridable as there.
-RELEASE = os.environ.get("RELEASE", "landmarks")
-HELM_NAMESPACE = os.environ.get("HELM_NAMESPACE", "default")
+# scripts/deploy/deploy.sh's defaults, overridable as there (make exports these empty when unset).
+RELEASE = os.environ.get("RELEASE") or "landmarks"
+HELM_NAMESPACE = os.environ.get("HELM_NAMESPACE") or "default"
 OPERATOR_LABEL = "control-plane=kubeflow-training-operator"
 
 
