@@ -31,7 +31,7 @@ undeploy: venv ## Remove what make deploy installed, and only that
 	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/undeploy.sh
 
 .PHONY: kind-up
-kind-up: venv ## kind cluster + CPU images loaded + operator and chart (KIND_NODE_IMAGE=... for an offline node image)
+kind-up: venv ## kind cluster + CPU images loaded + artifact store, operator and chart (KIND_NODE_IMAGE=... for an offline node image)
 	@$(DEPLOY_ENV) $(DEPLOY_SCRIPTS)/kind.sh up
 
 .PHONY: kind-kfp
