@@ -12,7 +12,7 @@ real kubelet.
   the launcher acts with its pod's own token, and its rights come from the chart's Role.
 - Deleting the launcher pod while its job runs (SIGTERM from the kubelet) deletes the TFJob
   well within the pod's grace period, and the launcher exits 143 saying why.
-- A replica whose image tag does not exist (the node has no registry: the kubelet's
+- A replica whose image tag does not exist (at a registry on the node's loopback: the kubelet's
   ErrImagePull / ImagePullBackOff) fails the launcher after its start-error bound, naming the
   pod, the image and the kubelet's reason, with the TFJob deleted.
 
@@ -439,7 +439,11 @@ def test_image_that_cannot_be_pulled_fails_the_launcher_fast(
     run_root: str,
 ) -> None:
     run_id = f"kind-launcher-{uuid.uuid4().hex[:8]}"
-    image = f"{trainer_image.rsplit(':', 1)[0]}:does-not-exist-{uuid.uuid4().hex[:8]}"
+    # The trainer's repository and a tag that does not exist, at a registry on the node's own
+    # loopback where nothing listens: the kubelet's pull fails as a missing tag would, and
+    # no request leaves the node (a registry name would be looked up outside).
+    repository = trainer_image.rsplit(":", 1)[0].split("/", 1)[1]
+    image = f"127.0.0.1:1/{repository}:does-not-exist-{uuid.uuid4().hex[:8]}"
     manifest = step_manifest(monkeypatch, run_id=run_id, data=split_in_store,
                              out=f"{run_root}/{run_id}/stage1", image=image,
                              namespace=training_namespace, workers=1)  # fmt: skip
