@@ -102,6 +102,12 @@ suite() {
   local started was_up="" rc=0
   started=$(date +%s)
   cluster_exists && was_up=1
+  if [[ -n "$was_up" || "${KEEP:-0}" == 1 ]]; then
+    log "kind cluster $KIND_CLUSTER will be left running (it was up before, or KEEP=1)"
+  else
+    # Deleted however this ends: a failed kind-up or test run included.
+    trap down EXIT
+  fi
   up
   local trainer component pytest_args=() nodes=()
   trainer="$(config image trainer-cpu)" || die "cannot resolve the image references (see above)"
@@ -117,11 +123,6 @@ suite() {
   ((${#nodes[@]})) && docker stats --no-stream --format '  {{.Name}} {{.MemUsage}}' "${nodes[@]}"
   if ((rc != 0)); then
     diagnose "$TRAINING_NS"
-  fi
-  if [[ -n "$was_up" || "${KEEP:-0}" == 1 ]]; then
-    log "kind cluster $KIND_CLUSTER left running (it was up before, or KEEP=1)"
-  else
-    down
   fi
   log "kind-test finished in $(($(date +%s) - started))s (exit $rc)"
   return "$rc"

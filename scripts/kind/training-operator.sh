@@ -84,7 +84,15 @@ install() {
   grep -q "image: $IMAGE_REF" <<<"$manifests" || die "the rendered manifests do not use $IMAGE_REF"
   log "applying the training-operator $TRAINING_OPERATOR_VERSION (offline overlay, image $IMAGE_REF, server-side)"
   "$kubectl" "${ctx_args[@]}" apply --server-side --field-manager=landmarks-deploy -f - <<<"$manifests" >&2
-  "$kubectl" "${ctx_args[@]}" wait --for condition=established --timeout=60s crd/tfjobs.kubeflow.org >&2
+  # A CRD created a moment ago may have no status yet, and `kubectl wait` then fails at once
+  # (".status.conditions accessor error": seen) instead of waiting: retry, bounded.
+  local attempt
+  for attempt in $(seq 1 30); do
+    "$kubectl" "${ctx_args[@]}" wait --for condition=established --timeout=60s \
+      crd/tfjobs.kubeflow.org >&2 2>/dev/null && break
+    ((attempt < 30)) || die "the TFJob CRD was not established"
+    sleep 1
+  done
   "$kubectl" "${ctx_args[@]}" -n kubeflow rollout status deployment/training-operator \
     --timeout="${WAIT_TIMEOUT:-180s}" >&2
 }

@@ -132,10 +132,21 @@ def test_pods_reach_each_other_across_nodes_by_ip_and_service(cluster: str, name
     kubectl(cluster, "-n", namespace, "wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
     ip = get_json(cluster, "-n", namespace, "pod", "web")["status"]["podIP"]
     urls = [f"http://{ip}:8080/", f"http://web.{namespace}.svc.cluster.local/"]
+    # A new Service answers once kube-proxy has written its rules, a moment after the pod is
+    # Ready (seen: "connection refused" on the Service, the pod IP already answering); the
+    # client retries for a bounded 30 s, as a client of a new Service would.
     script = (
-        "import sys, urllib.request as u\n"
+        "import sys, time, urllib.request as u\n"
         "for url in sys.argv[1:]:\n"
-        "    print(url, u.urlopen(url, timeout=5).status)"
+        "    deadline = time.monotonic() + 30\n"
+        "    while True:\n"
+        "        try:\n"
+        "            print(url, u.urlopen(url, timeout=5).status)\n"
+        "            break\n"
+        "        except OSError:\n"
+        "            if time.monotonic() > deadline:\n"
+        "                raise\n"
+        "            time.sleep(1)\n"
     )
     logs = run_pod(
         cluster,
