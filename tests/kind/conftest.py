@@ -51,8 +51,11 @@ def cluster() -> str:
     return name
 
 
-def kubectl(cluster: str, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
-    proc = subprocess.run(
+def kubectl_run(
+    cluster: str, *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """kubectl on the cluster's context; the caller reads the exit status."""
+    return subprocess.run(
         ["kubectl", "--context", f"kind-{cluster}", *args],
         input=stdin,
         capture_output=True,
@@ -60,6 +63,10 @@ def kubectl(cluster: str, *args: str, stdin: str | None = None, timeout: float =
         timeout=timeout,
         check=False,
     )
+
+
+def kubectl(cluster: str, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+    proc = kubectl_run(cluster, *args, stdin=stdin, timeout=timeout)
     assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}"
     return proc.stdout
 
@@ -88,13 +95,7 @@ def component_image() -> str:
 @pytest.fixture(scope="session")
 def training_namespace(cluster: str) -> str:
     """The chart's namespace; the tests need `make deploy` (kind-up) to have made it."""
-    found = subprocess.run(
-        ["kubectl", "--context", f"kind-{cluster}", "get", "namespace", TRAINING_NAMESPACE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    found = kubectl_run(cluster, "get", "namespace", TRAINING_NAMESPACE, timeout=60)
     if found.returncode != 0:
         pytest.skip(f"no namespace {TRAINING_NAMESPACE}: run make kind-up (it installs the chart)")
     return TRAINING_NAMESPACE
@@ -121,6 +122,18 @@ class Store:
         }
 
 
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """End a process a test started: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 class PortForward:
     """`kubectl port-forward` to 127.0.0.1 on a free port, stopped by its process id."""
 
@@ -144,12 +157,7 @@ class PortForward:
         raise AssertionError(f"kubectl port-forward {namespace}/{target} did not start: {line}")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="session")

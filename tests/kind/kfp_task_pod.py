@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tests.images.executor import EXECUTOR_INPUT_PLACEHOLDER, ExecutorCall
+from tests.kind.conftest import kubectl_run
 
 # What KFP's driver puts in the executor input (backend/src/v2: component.OutputMetadataFilepath
 # and the output parameters' files).
@@ -250,19 +250,6 @@ def task_pod(
         },
     }
     return TaskPod(name, namespace, manifest, executor_output_uri)
-
-
-def kubectl_run(
-    cluster: str, *args: str, stdin: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "--context", f"kind-{cluster}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def restricted_refusal(cluster: str, pod: TaskPod, restricted_namespace: str) -> str:

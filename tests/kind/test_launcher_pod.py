@@ -40,7 +40,7 @@ from landmarks import storage
 from landmarks.artifacts import HISTORY_FILE, MODEL_FILE
 from landmarks.pipeline_steps.training import cluster_manifest, pipeline_step
 from landmarks.train.recipe import PROFILES
-from tests.kind.conftest import Runner, get_json, kubectl
+from tests.kind.conftest import Runner, get_json, kubectl, stop_process
 from tests.support.kube import wait_for
 
 JOB_DIR = "/etc/landmarks-job"
@@ -94,13 +94,7 @@ class PodLog:
         return time.monotonic()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self._reader.join(timeout=10)
 
 
