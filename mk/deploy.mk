@@ -1,7 +1,7 @@
 # Deploying to a Kubernetes cluster (scripts/deploy/). Settings come from the environment,
 # `make VAR=value` or ./env.sh (copy scripts/deploy/env.sh.example); the main ones:
 #   ENV=gke|kind  KUBE_CONTEXT  GCP_PROJECT  GCP_SERVICE_ACCOUNT  GCP_KEY_FILE
-#   TRAINING_OPERATOR=install|offline|skip  KFP=install|skip  KFP_HOST  KFP_UI_HOST
+#   TRAINING_OPERATOR=install|offline|skip  KFP=install|offline|skip  KFP_SRC  KFP_HOST  KFP_UI_HOST
 #   (offline: the operator image built here and the overlay from the Go module cache)
 # Prerequisites: kubectl and helm (PATH, else the pinned ones of scripts/k8s-tools.sh), git
 # (kubectl fetches the pinned upstream overlays with it), network to github.com for those,
@@ -14,7 +14,7 @@ DEPLOY_SCRIPTS := scripts/deploy
 DEPLOY_ENV = PYTHON=$(abspath $(BIN))/python
 # Variables make may get on its command line; exported so the scripts see them.
 export ENV KUBE_CONTEXT RELEASE HELM_NAMESPACE HELM_EXTRA_ARGS GCP_PROJECT GCP_SERVICE_ACCOUNT \
-  GCP_KEY_FILE TRAINING_OPERATOR KFP KFP_NAMESPACE KFP_HOST KFP_UI_HOST UPLOAD WAIT_TIMEOUT \
+  GCP_KEY_FILE TRAINING_OPERATOR KFP KFP_SRC KFP_NAMESPACE KFP_HOST KFP_UI_HOST UPLOAD WAIT_TIMEOUT \
   PURGE KIND_CLUSTER KIND_CONFIG KIND_NODE_IMAGE KIND_TEST_PARAMS KIND_TEST_TIMEOUT LANDMARKS_REGISTRY LANDMARKS_IMAGE_TAG \
   ALLOW_DIRTY KEEP ARTIFACT_STORE BASE_IMAGES
 

@@ -30,7 +30,7 @@ if [[ ! -f "$values_file" ]]; then
   die "ENV=$ENV has no values profile $values_file; choose one of: $profiles"
 fi
 case "$TRAINING_OPERATOR" in install | offline | skip) ;; *) die "TRAINING_OPERATOR=$TRAINING_OPERATOR: expected install, offline or skip" ;; esac
-case "$KFP" in install | skip) ;; *) die "KFP=$KFP: expected install or skip" ;; esac
+case "$KFP" in install | offline | skip) ;; *) die "KFP=$KFP: expected install, offline or skip" ;; esac
 helm_args=(-f "$values_file")
 if [[ "$ENV" == gke ]]; then
   # The gke profile carries placeholders; deploying them would bind the wrong identity.
@@ -78,7 +78,7 @@ state_set() {
 
 # The operator's overlay (and KFP's) create namespace kubeflow; undeploy deletes it only if
 # deploy created it.
-if [[ "$TRAINING_OPERATOR" != skip || "$KFP" == install ]]; then
+if [[ "$TRAINING_OPERATOR" != skip || "$KFP" != skip ]]; then
   kube get namespace kubeflow >/dev/null 2>&1 || state_set kubeflowNamespace
 fi
 
@@ -118,6 +118,17 @@ if [[ "$KFP" == install ]]; then
   if ! kube -n "$KFP_NAMESPACE" wait --for condition=Available deployment --all --timeout=15m; then
     diagnose "$KFP_NAMESPACE"
     die "Kubeflow Pipelines did not become available within 15m (pods and events above)"
+  fi
+elif [[ "$KFP" == offline ]]; then
+  # No GitHub, no registry: the pinned release's manifests from the KFP checkout the backend
+  # is built from (KFP_SRC), images built here that the cluster already holds (kind.sh kfp
+  # loads them), PostgreSQL instead of MySQL (scripts/kfp/README.md).
+  kube -n "$KFP_NAMESPACE" get deployment ml-pipeline >/dev/null 2>&1 || state_set kfp offline
+  log "applying Kubeflow Pipelines offline (scripts/kfp/install.sh install)"
+  if ! KUBE_CONTEXT="${KUBE_CONTEXT:-}" KFP_NAMESPACE="$KFP_NAMESPACE" WAIT_TIMEOUT="$WAIT_TIMEOUT" \
+    "$REPO_ROOT/scripts/kfp/install.sh" install; then
+    diagnose "$KFP_NAMESPACE"
+    die "Kubeflow Pipelines (offline) did not become available (pods and events above)"
   fi
 fi
 

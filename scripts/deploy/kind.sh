@@ -4,7 +4,8 @@
 #   scripts/deploy/kind.sh up     cluster, CPU images built and loaded, artifact store, operator + chart
 #   scripts/deploy/kind.sh test   the kind suite (tests/kind) on real pods: up first unless the
 #                                 cluster exists, down after unless it did (KEEP=1 keeps it)
-#   scripts/deploy/kind.sh kfp    install KFP there and upload the pipeline (a separate step)
+#   scripts/deploy/kind.sh kfp    install KFP there and upload the pipeline (a separate step;
+#                                 KFP=offline: the backend built here from KFP_SRC)
 #   scripts/deploy/kind.sh run    run the pipeline there through KFP (2-worker CPU TFJob), wait
 #   scripts/deploy/kind.sh down   delete the cluster
 # Settings: KIND_CLUSTER (default landmarks; test: landmarks-test), KIND_CONFIG (default
@@ -93,7 +94,17 @@ up() {
 kfp() {
   require kubectl cluster
   cluster_exists || die "no kind cluster $KIND_CLUSTER: run make kind-up first"
-  KFP=install "$DEPLOY_DIR/deploy.sh"
+  if [[ "${KFP:-install}" == offline ]]; then
+    # The backend built here from the KFP checkout (cached) and the images it needs besides,
+    # loaded into every node: pipeline pods run the driver and launcher images anywhere.
+    local refs=()
+    mapfile -t refs < <("$REPO_ROOT/scripts/kfp/build.sh" images && "$REPO_ROOT/scripts/kfp/support-images.sh")
+    ((${#refs[@]} == 10)) || die "expected 10 KFP images, got ${#refs[@]}: ${refs[*]}"
+    log "loading ${#refs[@]} KFP images into kind cluster $KIND_CLUSTER"
+    kind load docker-image --name "$KIND_CLUSTER" "${refs[@]}"
+  fi
+  # kind-up installed the operator; this step leaves it as it is unless told otherwise.
+  KFP="${KFP:-install}" TRAINING_OPERATOR="${TRAINING_OPERATOR:-skip}" "$DEPLOY_DIR/deploy.sh"
 }
 
 # The kind suite: what tests/kind proves on real pods (see its conftest for the variables).

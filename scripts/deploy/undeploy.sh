@@ -53,8 +53,9 @@ fi
 
 # Deletes what a kustomize overlay renders except Namespaces: `kubeflow` may hold things
 # that were there before deploy, so it goes only if deploy created it (below).
-delete_overlay() {
-  kube kustomize "$1" | "$PYTHON" -c '
+delete_overlay() { kube kustomize "$1" | delete_rendered; }
+delete_rendered() {
+  "$PYTHON" -c '
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(sys.stdin) if d and d.get("kind") != "Namespace"]
 yaml.safe_dump_all(docs, sys.stdout)
@@ -64,6 +65,9 @@ if installed kfp; then
   log "deleting Kubeflow Pipelines (deploy installed it)"
   delete_overlay "$REPO_ROOT/manifests/kfp"
   delete_overlay "$REPO_ROOT/manifests/kfp/cluster-scoped"
+elif [[ "$(state_value kfp)" == offline ]]; then
+  log "deleting Kubeflow Pipelines (deploy installed it offline)"
+  KUBE_CONTEXT="${KUBE_CONTEXT:-}" "$REPO_ROOT/scripts/kfp/install.sh" render | delete_rendered
 fi
 if installed trainingOperator; then
   # Deleting the CRD deletes every TFJob in the cluster: only when deploy brought it.

@@ -7,6 +7,7 @@
 #          scripts/kfp/build.sh source       clone KFP at the pinned tag into the default KFP_SRC
 #          scripts/kfp/build.sh --bin COMPONENT        print its bin folder (builds nothing)
 #          scripts/kfp/build.sh --print-ref COMPONENT  print its image reference
+#          scripts/kfp/build.sh [--src KFP_SRC] --print-src   print the checkout it would use
 #   COMPONENT, from the KFP source (KFP_SRC, a checkout of kubeflow/pipelines at the pinned tag):
 #              api-server, persistence-agent, scheduled-workflow, driver, launcher
 #            from the Go module proxy (Argo Workflows, pinned in versions.env):
@@ -91,6 +92,7 @@ while (($#)); do
     --src=*) src="${1#--src=}" && shift ;;
     --bin) known "${2:-}" && bin_dir "$2" && exit 0 ;;
     --print-ref) known "${2:-}" && image_ref "$2" && exit 0 ;;
+    --print-src) mode=print-src && shift ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" && exit 0 ;;
     images | source) mode="$1" && shift ;;
     -*) die "unknown option '$1' (see $0 --help)" ;;
@@ -283,6 +285,10 @@ image() { # $1: component
   echo "$ref"
 }
 
+if [[ "$mode" == print-src ]]; then
+  echo "$src"
+  exit 0
+fi
 if [[ "$mode" == source ]]; then
   clone_source
   exit 0
