@@ -61,3 +61,7 @@ kind-down: ## Delete the kind cluster
 .PHONY: deploy-test
 deploy-test: venv ## Deploy-script, upload and image tests (no cluster or Docker needed)
 	$(BIN)/python -m pytest tests/deploy tests/images $(PYTEST_ARGS)
+
+.PHONY: kfp-e2e
+kfp-e2e: venv ## The pipeline on a real KFP backend built from KFP_SRC, on its own kind cluster (no registry needed)
+	@$(DEPLOY_ENV) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/kfp/e2e.sh

@@ -30,3 +30,26 @@ def test_node_image_dockerfiles_pass_hadolint() -> None:
     assert dockerfiles, "no Dockerfile under scripts/kind"
     proc = _run(str(TOOLS / "hadolint"), "--no-color", *map(str, dockerfiles))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _store_args() -> dict[str, str]:
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all((KIND / "seaweedfs.yaml").read_text()) if d]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(a.lstrip("-").split("=", 1) for a in container["args"] if "=" in a)
+
+
+def test_the_kind_store_has_room_for_models_saved_at_once() -> None:
+    """KFP's second run on kind failed with 64 MiB volumes and SeaweedFS's own count (45):
+    two training steps saving 60-100 MB models at once found "No writable volumes and no free
+    volumes left". Each volume must hold several models, and the count must be explicit."""
+    args = _store_args()
+    size_mb = int(args["master.volumeSizeLimitMB"])
+    count = int(args["volume.max"])
+    largest_model_mb = 100  # ResNet50 with its optimizer state, as model.keras
+    assert size_mb >= 4 * largest_model_mb
+    assert count > 0, "volume.max=0 lets SeaweedFS derive the count (45 on kind here)"
+    assert size_mb * count >= 32 * 1024
+    assert args["master.volumePreallocate"] == "false"  # space taken as written
