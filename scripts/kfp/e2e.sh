@@ -32,12 +32,12 @@ phase() { # $1: what just finished
   phase_start=$SECONDS
 }
 
-require docker kubectl helm
-command -v go >/dev/null || die "Go is needed to build the KFP backend, Argo, kind and the node image (Go >= 1.26)"
 src="$("$KFP_HERE/build.sh" --print-src)"
 [[ -f "$src/VERSION" ]] \
   || die "no KFP checkout at $src: give one with KFP_SRC=/path/to/pipelines (kubeflow/pipelines at the tag of manifests/kfp/kustomization.yaml), or run scripts/kfp/build.sh source"
 export KFP_SRC="$src"
+require docker kubectl helm
+command -v go >/dev/null || die "Go is needed to build the KFP backend, Argo, kind and the node image (Go >= 1.26)"
 
 log "1/5 building the KFP backend from $src and the images it needs (cached)"
 "$KFP_HERE/build.sh" images >/dev/null

@@ -139,3 +139,38 @@ def test_a_failed_build_leaves_no_binary_and_keeps_its_log(tmp_path, go_exit, re
     folder = cache / "kfp" / f"driver-{kfp}"
     assert reason in (folder / "build.log").read_text()
     assert not (folder / "bin").exists() and not (folder / "build-seconds").exists()
+
+
+def test_the_e2e_without_a_checkout_names_kfp_src_before_touching_anything(tmp_path) -> None:
+    proc = _run(str(KFP / "e2e.sh"), KFP_SRC=str(tmp_path / "nowhere"))
+    assert proc.returncode == 1
+    assert f"no KFP checkout at {tmp_path / 'nowhere'}" in proc.stderr
+    assert "KFP_SRC=" in proc.stderr
+    assert "==>" not in proc.stdout  # no step started
+
+
+def test_the_offline_install_without_manifests_names_the_checkout(tmp_path) -> None:
+    proc = _run(str(KFP / "install.sh"), "render", KFP_SRC=str(tmp_path))
+    assert proc.returncode == 1
+    assert f"no KFP manifests in {tmp_path}" in proc.stderr
+
+
+def test_every_upstream_image_of_the_offline_install_has_one_built_here() -> None:
+    """install.sh's image map covers the images of upstream's env that the overlay keeps, and
+    names only images the scripts build (landmarks-kfp/...)."""
+    text = (KFP / "install.sh").read_text()
+    block = text[text.index("image_map() {") : text.index("MAP\n}")]
+    upstream = re.findall(r"^(\S+) \$\((?:ref|support_ref) ([a-z-]+)\)$", block, re.M)
+    assert {name for name, _ in upstream} == {
+        "ghcr.io/kubeflow/kfp-api-server",
+        "ghcr.io/kubeflow/kfp-persistence-agent",
+        "ghcr.io/kubeflow/kfp-scheduled-workflow-controller",
+        "quay.io/argoproj/workflow-controller",
+        "mysql",
+        "docker.io/alpine",
+        "gcr.io/tfx-oss-public/ml_metadata_store_server",
+    }
+    for _, built in upstream:
+        script = "support-images.sh" if built in SUPPORT_IMAGES else "build.sh"
+        ref = _run(str(KFP / script), "--print-ref", built)
+        assert ref.returncode == 0 and ref.stdout.startswith("landmarks-kfp/"), ref.stderr
