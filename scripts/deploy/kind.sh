@@ -86,23 +86,27 @@ up() {
     kind load docker-image --name "$KIND_CLUSTER" "$("$REPO_ROOT/scripts/kind/artifact-store.sh" image)"
     KFP_NAMESPACE="$KFP_NAMESPACE" "$REPO_ROOT/scripts/kind/artifact-store.sh" install
   fi
-  # KFP is its own step (kind.sh kfp): without it there is no pipeline to upload yet.
+  # KFP is its own step (kind.sh kfp) unless asked for here: without it there is no pipeline
+  # to upload yet.
+  [[ "${KFP:-skip}" != offline ]] || load_offline_kfp_images
   KFP="${KFP:-skip}" UPLOAD="${UPLOAD:-0}" "$DEPLOY_DIR/deploy.sh"
   log "KFP is not installed by kind-up: run make kind-kfp to install it and upload the pipeline"
+}
+
+# KFP=offline: the backend built here from the KFP checkout (cached) and the images it needs
+# besides, loaded into every node (pipeline pods run the driver and launcher images anywhere).
+load_offline_kfp_images() {
+  local refs=()
+  mapfile -t refs < <("$REPO_ROOT/scripts/kfp/build.sh" images && "$REPO_ROOT/scripts/kfp/support-images.sh")
+  ((${#refs[@]} == 10)) || die "expected 10 KFP images, got ${#refs[@]}: ${refs[*]}"
+  log "loading ${#refs[@]} KFP images into kind cluster $KIND_CLUSTER"
+  kind load docker-image --name "$KIND_CLUSTER" "${refs[@]}"
 }
 
 kfp() {
   require kubectl cluster
   cluster_exists || die "no kind cluster $KIND_CLUSTER: run make kind-up first"
-  if [[ "${KFP:-install}" == offline ]]; then
-    # The backend built here from the KFP checkout (cached) and the images it needs besides,
-    # loaded into every node: pipeline pods run the driver and launcher images anywhere.
-    local refs=()
-    mapfile -t refs < <("$REPO_ROOT/scripts/kfp/build.sh" images && "$REPO_ROOT/scripts/kfp/support-images.sh")
-    ((${#refs[@]} == 10)) || die "expected 10 KFP images, got ${#refs[@]}: ${refs[*]}"
-    log "loading ${#refs[@]} KFP images into kind cluster $KIND_CLUSTER"
-    kind load docker-image --name "$KIND_CLUSTER" "${refs[@]}"
-  fi
+  [[ "${KFP:-install}" != offline ]] || load_offline_kfp_images
   # kind-up installed the operator; this step leaves it as it is unless told otherwise.
   KFP="${KFP:-install}" TRAINING_OPERATOR="${TRAINING_OPERATOR:-skip}" "$DEPLOY_DIR/deploy.sh"
 }

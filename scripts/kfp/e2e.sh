@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
 
 export KIND_CLUSTER="${KIND_CLUSTER:-landmarks-kfp}"
 export KUBE_CONTEXT="kind-$KIND_CLUSTER"
-export TRAINING_OPERATOR=offline KFP=offline
+export TRAINING_OPERATOR=offline
 KFP_HERE="$REPO_ROOT/scripts/kfp"
 started=$SECONDS
 phase_start=$SECONDS
@@ -62,7 +62,7 @@ log "2/5 kind cluster $KIND_CLUSTER (manifests/kind-cluster.yaml, node image $KI
 phase "kind up (images, store, operator, chart)"
 
 log "3/5 Kubeflow Pipelines through make deploy KFP=offline (install + pipeline upload)"
-"$DEPLOY_DIR/kind.sh" kfp
+KFP=offline "$DEPLOY_DIR/kind.sh" kfp
 phase "KFP install + upload"
 
 log "4/5 the pipeline on KFP (tests/kind/test_kfp_backend.py)"
