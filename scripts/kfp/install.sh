@@ -172,6 +172,15 @@ install() {
   kube apply --server-side --force-conflicts --field-manager=landmarks-deploy -k "$work/overlay" >/dev/null
   log "waiting for KFP's deployments (timeout ${WAIT_TIMEOUT:-10m})"
   kube -n "$KFP_NAMESPACE" wait --for condition=Available deployment --all --timeout="${WAIT_TIMEOUT:-10m}"
+  # Seen on every fresh install on kind: the persistence agent that started with the API server
+  # reports no run ("Error while reporting workflow resource (code: Unimplemented, message:
+  # unexpected HTTP status code received from server: 404 (Not Found); malformed header: missing
+  # HTTP content-type)"), so runs stay PENDING in the API and the UI; the same agent restarted
+  # once the API server is Available reports them. Cause not found (a gRPC call of the same RPC
+  # from a pod gets the API server's own answer).
+  log "restarting the persistence agent now that the API server is up"
+  kube -n "$KFP_NAMESPACE" rollout restart deployment/ml-pipeline-persistenceagent >/dev/null
+  kube -n "$KFP_NAMESPACE" rollout status deployment/ml-pipeline-persistenceagent --timeout="${WAIT_TIMEOUT:-10m}"
 }
 
 PYTHON="${PYTHON:-$REPO_ROOT/.venv/bin/python}"

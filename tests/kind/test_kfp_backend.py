@@ -38,6 +38,8 @@ RUN_TIMEOUT_S = float(os.environ.get("LANDMARKS_KFP_RUN_TIMEOUT", "1800"))
 MLMD_QUERY = Path(__file__).with_name("mlmd_query.py")
 # Where the task times go for scripts/kfp/e2e.sh to print (none: not written).
 REPORT = os.environ.get("LANDMARKS_KFP_E2E_REPORT")
+# A run takes 5-7 minutes on 2 shared cores: past the suite's default per-test timeout.
+pytestmark = pytest.mark.timeout(RUN_TIMEOUT_S + 300)
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +182,14 @@ def test_each_training_step_ran_a_two_worker_tfjob(
         assert job["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 2, name
         conditions = {c["type"]: c["status"] for c in job["status"]["conditions"]}
         assert conditions.get("Succeeded") == "True", (name, job["status"])
+        # The operator's count: a worker still running when the chief finishes is deleted
+        # with the job's success (cleanPodPolicy Running), so its pod may be gone.
+        assert job["status"]["replicaStatuses"]["Worker"].get("succeeded") == 2, name
         pods = get_json(
             kfp_installed, "pods", "-n", training_namespace,
             "-l", f"training.kubeflow.org/job-name={name}",
         )["items"]  # fmt: skip
-        index = "training.kubeflow.org/replica-index"
-        indexes = sorted(p["metadata"]["labels"][index] for p in pods)
-        assert indexes == ["0", "1"], name
-        assert {p["status"]["phase"] for p in pods} == {"Succeeded"}, name
+        assert pods and {p["status"]["phase"] for p in pods} == {"Succeeded"}, name
         placement[step] = sorted(p["spec"]["nodeName"] for p in pods)
     report("tfjob_nodes", placement)
 
