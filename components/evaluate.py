@@ -50,6 +50,7 @@ def evaluate(
     """
     from landmarks import storage
     from landmarks.evaluate import EvaluateOptions, run_evaluate
+    from landmarks.evaluate.report import inline_figures
 
     result = run_evaluate(
         EvaluateOptions(
@@ -70,5 +71,7 @@ def evaluate(
             scores.log_metric(f"{name}.{key}", value)
     confusion.log_confusion_matrix(labels, rows)
     storage.copy(result.report_html_uri, report.path)
-    storage.copy(result.report_md_uri, report_markdown.path)
+    # The UI shows this copy at its own URI: the figures travel inside it.
+    markdown = inline_figures(storage.read_text(result.report_md_uri), evaluation.path)
+    storage.write_text(report_markdown.path, markdown, "text/markdown")
     return result.best_model

@@ -12,12 +12,15 @@ import base64
 import functools
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
+
+from landmarks import storage
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -297,6 +300,29 @@ def _render(template: str, result: EvaluationResult, **context: Any) -> str:
 def render_markdown(result: EvaluationResult, figures: dict[str, str]) -> str:
     """Markdown report; `figures` maps figure keys to paths relative to the report."""
     return _render("report.md.j2", result, figures=figures)
+
+
+# `![alt](path.png)` with a path relative to the report (what report.md.j2 writes).
+_FIGURE_LINK = re.compile(r"!\[([^\]]*)\]\(([^()\s]+\.png)\)")
+
+
+def inline_figures(markdown: str, folder: str) -> str:
+    """The Markdown report with its PNG figures embedded as data URIs.
+
+    For a viewer that shows the report away from its folder: KFP's Markdown visualisation reads
+    a copy at the output's own URI, where the relative links of report.md lead nowhere (seen on
+    a real KFP: the pictures showed as broken images). Links that are not relative stay as they
+    are.
+    """
+
+    def embed(link: re.Match[str]) -> str:
+        alt, path = link.groups()
+        if "://" in path or path.startswith(("/", "data:")):
+            return link.group(0)
+        data = base64.b64encode(storage.read_bytes(storage.join(folder, path))).decode("ascii")
+        return f"![{alt}](data:image/png;base64,{data})"
+
+    return _FIGURE_LINK.sub(embed, markdown)
 
 
 def render_html(result: EvaluationResult, pngs: dict[str, bytes]) -> str:

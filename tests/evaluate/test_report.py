@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import shutil
 import subprocess
 import sys
@@ -9,8 +11,10 @@ import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from landmarks.artifacts import WORST_FILE
-from landmarks.evaluate.report import render_html, render_markdown
+from landmarks.evaluate.report import inline_figures, render_html, render_markdown
 from landmarks.evaluate.scores import EvaluationResult, ModelEvaluation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +123,37 @@ def test_markdown_report_keeps_names_as_written() -> None:
     md = render_markdown(_result(), figures)
     assert f"| 0 | {HOSTILE['label']} | 0.500 | 1.000 | 2 |" in md
     assert "&lt;" not in md and "&amp;" not in md
+
+
+def test_markdown_report_carries_its_figures_when_shown_away_from_its_folder(
+    tmp_path: Path,
+) -> None:
+    """KFP's Markdown visualisation reads a copy at another URI: relative picture links showed
+    as broken images on a real KFP, so the copy embeds them."""
+    figures = {
+        "worst": WORST_FILE,
+        "stage1/confusion": "stage1/confusion.png",
+        "stage2/confusion": "stage2/confusion.png",
+    }
+    pictures = {path: b"\x89PNG " + path.encode() for path in figures.values()}
+    for path, data in pictures.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    md = render_markdown(_result(), figures) + "\n![elsewhere](https://example.org/x.png)\n"
+
+    inlined = inline_figures(md, str(tmp_path))
+
+    embedded = re.findall(r"\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", inlined)
+    assert sorted(base64.b64decode(e) for e in embedded) == sorted(pictures.values())
+    assert all(f"]({path})" not in inlined for path in pictures)
+    assert "![elsewhere](https://example.org/x.png)" in inlined
+    # Everything else is the report as written.
+    assert inlined.replace("\n", "").count("|") == md.replace("\n", "").count("|")
+
+
+def test_markdown_figure_missing_from_the_folder_names_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"worst\.png"):
+        inline_figures("![worst](worst.png)", str(tmp_path))
 
 
 def test_wheel_ships_the_report_templates(tmp_path: Path) -> None:

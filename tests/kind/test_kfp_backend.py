@@ -228,6 +228,9 @@ def test_the_ui_artifacts_hold_what_the_run_logged(
     html = storage.read_text(outputs["report"][0]["uri"])
     assert html.lstrip().lower().startswith("<!doctype html")
     assert best in html and "data:image/png;base64," in html
+    # The Markdown copy the UI shows carries its pictures (relative links showed broken).
+    markdown = storage.read_text(outputs["report_markdown"][0]["uri"])
+    assert "](data:image/png;base64," in markdown and ".png)" not in markdown
     report("evaluate", {"best_model": best, "scores": {m: summary["models"][m] for m in MODELS}})
 
 
