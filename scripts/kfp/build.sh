@@ -246,16 +246,8 @@ build() { # $1: component
   log "$name ${VERSION[$name]}: built in $((SECONDS - start))s -> $bin"
 }
 
-debian_base() {
-  if [[ -n "${KFP_DEBIAN_BASE:-}" ]]; then
-    echo "$KFP_DEBIAN_BASE"
-    return
-  fi
-  local ref
-  ref="$("$REPO_ROOT/scripts/images/standin-bases.sh" --refs | sed -n 's/^PYTHON_IMAGE=//p')"
-  docker image inspect "$ref" >/dev/null 2>&1 || "$REPO_ROOT/scripts/images/standin-bases.sh" >/dev/null
-  echo "$ref"
-}
+# shellcheck source=scripts/kfp/debian-base.sh
+source "$HERE/debian-base.sh"
 
 image() { # $1: component
   local name="$1" ref bin context start args=()

@@ -36,16 +36,8 @@ ref_of() {
   esac
 }
 
-debian_base() {
-  if [[ -n "${KFP_DEBIAN_BASE:-}" ]]; then
-    echo "$KFP_DEBIAN_BASE"
-    return
-  fi
-  local ref
-  ref="$("$REPO_ROOT/scripts/images/standin-bases.sh" --refs | sed -n 's/^PYTHON_IMAGE=//p')"
-  docker image inspect "$ref" >/dev/null 2>&1 || "$REPO_ROOT/scripts/images/standin-bases.sh" >/dev/null
-  echo "$ref"
-}
+# shellcheck source=scripts/kfp/debian-base.sh
+source "$HERE/debian-base.sh"
 
 build() { # $1: name
   local name="$1" ref context start args=()
