@@ -48,7 +48,8 @@ MAP
 }
 
 # The work folder: copies of the checkout's manifests (kfp/) and Argo's (argo/), their GitHub
-# references to Argo pointed at argo/, and the overlay with the pinned images (overlay/).
+# references to Argo pointed at argo/, the overlay with the pinned images (overlay/), and what
+# they render to, once: cluster-scoped.yaml (CRDs, applied first) and kfp.yaml.
 prepare() {
   local src work argo_dir
   src="$("$HERE/build.sh" --print-src)"
@@ -66,7 +67,7 @@ prepare() {
   # kustomize takes no absolute paths: each GitHub reference becomes a path relative to the
   # kustomization that names it. Anything else remote is an error, found at render time.
   "$PYTHON" - "$work" "$ARGO_WORKFLOWS_VERSION" <<'PY'
-import json, os, pathlib, re, sys
+import os, pathlib, re, sys
 work, version = pathlib.Path(sys.argv[1]), sys.argv[2]
 remote = re.compile(r"https://github\.com/argoproj/argo-workflows/(manifests/[^?\s]*)\?ref=" + re.escape(version) + r"\S*")
 for k in (work / "kfp").rglob("kustomization.yaml"):
@@ -135,24 +136,21 @@ spec:
             - $(ref argoexec)
             - --namespaced
 YAML
+  kube kustomize "$work/kfp/cluster-scoped-resources" >"$work/cluster-scoped.yaml"
+  kube kustomize "$work/overlay" >"$work/kfp.yaml"
   echo "$work"
 }
 
-render() {
-  local work
-  work="$(prepare)"
-  kube kustomize "$work/kfp/cluster-scoped-resources"
+render() { # $1: work folder
+  cat "$1/cluster-scoped.yaml"
   echo "---"
-  kube kustomize "$work/overlay"
+  cat "$1/kfp.yaml"
 }
 
 # Every image the rendered manifests name, and a refusal if one is not built here.
-images() {
-  local work refs
-  work="$(prepare)"
-  refs="$( { kube kustomize "$work/kfp/cluster-scoped-resources"; kube kustomize "$work/overlay"; } |
-    sed -n 's/^\s*\(- \)\{0,1\}image: *//p' | tr -d '"' | sort -u)"
-  local foreign
+images() { # $1: work folder
+  local refs foreign
+  refs="$(render "$1" | sed -n 's/^\s*\(- \)\{0,1\}image: *//p' | tr -d '"' | sort -u)"
   foreign="$(grep -v '^landmarks-kfp/' <<<"$refs" || true)"
   [[ -z "$foreign" ]] || die "the offline manifests still name images not built here: $(tr '\n' ' ' <<<"$foreign")"
   echo "$refs"
@@ -161,15 +159,14 @@ images() {
   ref argoexec
 }
 
-install() {
-  local work
-  work="$(prepare)"
-  images >/dev/null
-  log "applying KFP's cluster-scoped resources (CRDs) from $work/kfp/cluster-scoped-resources"
-  kube apply --server-side --force-conflicts --field-manager=landmarks-deploy -k "$work/kfp/cluster-scoped-resources" >/dev/null
+install() { # $1: work folder
+  local work="$1"
+  images "$work" >/dev/null
+  log "applying KFP's cluster-scoped resources (CRDs)"
+  kube apply --server-side --force-conflicts --field-manager=landmarks-deploy -f "$work/cluster-scoped.yaml" >/dev/null
   kube wait --for condition=established --timeout=60s crd/workflows.argoproj.io crd/scheduledworkflows.kubeflow.org
-  log "applying KFP $(basename "$("$HERE/build.sh" --print-src)") (offline overlay, namespace $KFP_NAMESPACE)"
-  kube apply --server-side --force-conflicts --field-manager=landmarks-deploy -k "$work/overlay" >/dev/null
+  log "applying KFP (offline overlay, namespace $KFP_NAMESPACE)"
+  kube apply --server-side --force-conflicts --field-manager=landmarks-deploy -f "$work/kfp.yaml" >/dev/null
   log "waiting for KFP's deployments (timeout ${WAIT_TIMEOUT:-10m})"
   kube -n "$KFP_NAMESPACE" wait --for condition=Available deployment --all --timeout="${WAIT_TIMEOUT:-10m}"
   # Seen on every fresh install on kind: the persistence agent that started with the API server
@@ -185,8 +182,9 @@ install() {
 
 PYTHON="${PYTHON:-$REPO_ROOT/.venv/bin/python}"
 case "${1:-}" in
-  render) render ;;
-  images) images ;;
-  install) install ;;
+  render | images | install)
+    work="$(prepare)" # its own statement: set -e stops at a failed prepare
+    "$1" "$work"
+    ;;
   *) die "usage: $0 render|install|images" ;;
 esac
